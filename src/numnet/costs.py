@@ -1,0 +1,123 @@
+"""Costs: each is the mean over the n examples it is given, C = (1/n) Σ_x C_x.
+
+`value(a, Y, z)` is the cost of outputs `a` against targets `Y` (shaped like `a`); when the output
+activation passes its input `z` (the logits), the cost is computed from z, which is exact for saturated
+units. `grad(a, Y)` is ∂C/∂a. `fuses(output_layer)` says when ∂C/∂z simplifies to (a − Y)/n, the book's
+output error δ^L = a^L − y for cross-entropy on sigmoid and log-likelihood on softmax.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Layer, Sigmoid, Softmax
+
+COSTS: dict[str, type] = {}
+
+
+def register(cls):
+    COSTS[cls.name] = cls
+    return cls
+
+
+def _tiny(a):
+    return np.finfo(a.dtype).tiny
+
+
+def _softplus(z):
+    """ln(1 + e^z) without overflow: max(z, 0) + ln(1 + e^(−|z|))."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+class Cost:
+    name = "cost"
+    output = None  # the activation class whose (a − Y)/n shortcut applies
+
+    def value(self, a, Y, z=None) -> float:
+        raise NotImplementedError
+
+    def grad(self, a, Y):
+        raise NotImplementedError
+
+    def fuses(self, layer: Layer) -> bool:
+        return self.output is not None and type(layer) is self.output
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+
+@register
+class QuadraticCost(Cost):
+    """C_x = ½‖y − a‖²;  ∂C/∂a = (a − y)/n."""
+
+    name = "quadratic"
+
+    def value(self, a, Y, z=None):
+        d = a - Y
+        return 0.5 * float(np.vdot(d, d)) / len(a)
+
+    def grad(self, a, Y):
+        g = a - Y
+        g *= 1 / len(a)
+        return g
+
+
+@register
+class CrossEntropyCost(Cost):
+    """C_x = −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)].  From sigmoid logits: Σ_j [softplus(z_j) − y_j z_j].
+    With a sigmoid output δ^L = a − y (the σ' factor cancels)."""
+
+    name = "cross_entropy"
+    output = Sigmoid
+
+    def value(self, a, Y, z=None):
+        if z is not None:
+            return float(np.sum(_softplus(z) - Y * z)) / len(a)
+        eps = _tiny(a)
+        return -float(np.sum(Y * np.log(np.maximum(a, eps)) + (1 - Y) * np.log(np.maximum(1 - a, eps)))) / len(a)
+
+    def grad(self, a, Y):
+        eps = np.finfo(a.dtype).eps
+        a = np.clip(a, eps, 1 - eps)
+        return (a - Y) / (a * (1 - a)) / len(a)
+
+
+@register
+class LogLikelihoodCost(Cost):
+    """C_x = −ln a_y (= −Σ_j y_j ln a_j for one-hot y).  From softmax logits: ln Σ_k e^(z_k) − z_y.
+    With a softmax output δ^L = a − y."""
+
+    name = "log_likelihood"
+    output = Softmax
+
+    def value(self, a, Y, z=None):
+        if z is not None:
+            m = z.max(axis=1, keepdims=True)
+            lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+            return float(np.sum(Y * (lse - z))) / len(a)
+        return -float(np.sum(Y * np.log(np.maximum(a, _tiny(a))))) / len(a)
+
+    def grad(self, a, Y):
+        return -Y / np.maximum(a, _tiny(a)) / len(a)
+
+
+_ALIASES = {"cross-entropy": "cross_entropy", "crossentropy": "cross_entropy", "log-likelihood": "log_likelihood",
+            "loglikelihood": "log_likelihood", "nll": "log_likelihood", "mse": "quadratic"}
+
+
+def make_cost(cost) -> Cost:
+    """A cost from a name ("quadratic", "cross_entropy", "log_likelihood"), a Cost class, or an instance."""
+    if isinstance(cost, Cost):
+        return cost
+    if isinstance(cost, type) and issubclass(cost, Cost):
+        return cost()
+    key = str(cost).lower()
+    key = _ALIASES.get(key, key)
+    if key not in COSTS:
+        raise ValueError(f"unknown cost {cost!r}; known: {', '.join(sorted(COSTS))}")
+    return COSTS[key]()

@@ -1,0 +1,209 @@
+"""Training history: one entry per (1-based) epoch of costs, accuracies, rate and timing,
+saved as JSON so curves can be plotted and training resumed from a checkpoint."""
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from pathlib import Path
+
+import numpy as np
+
+from .files import write_text_atomic
+
+__all__ = ["History", "ewa", "format_table", "FIELDS"]
+
+FIELDS = ("epoch", "train_cost", "train_accuracy", "val_cost", "val_accuracy",
+          "lr", "epoch_time", "batch_cost")
+METRICS = ("train_cost", "train_accuracy", "val_cost", "val_accuracy", "lr", "epoch_time")
+_OPTIONAL = ("train_cost", "train_accuracy", "val_cost", "val_accuracy")
+
+
+def _finite(name, value, *, low=None, high=None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low:g}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high:g} (accuracies are fractions), got {value!r}")
+    return float(value)
+
+
+class History:
+    """Per-epoch record of a training run; `h["val_accuracy"]` or `h.val_accuracy` gives a list.
+
+    Accuracies are fractions in [0, 1]; entries are None where a set was not monitored.
+    """
+
+    def __init__(self):
+        self._data: dict[str, list] = {field: [] for field in FIELDS}
+
+    def record(self, epoch, *, train_cost=None, train_accuracy=None, val_cost=None,
+               val_accuracy=None, lr, epoch_time, batch_cost=()) -> None:
+        """Append one epoch; epoch numbers are 1-based and strictly increasing."""
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 1:
+            raise ValueError(f"epoch must be a 1-based integer, got {epoch!r}")
+        if self._data["epoch"] and epoch <= self._data["epoch"][-1]:
+            raise ValueError(f"epoch must increase: got {epoch} after epoch {self._data['epoch'][-1]}")
+        row = {
+            "epoch": int(epoch),
+            "train_cost": None if train_cost is None else _finite("train_cost", train_cost),
+            "train_accuracy": None if train_accuracy is None
+            else _finite("train_accuracy", train_accuracy, low=0.0, high=1.0),
+            "val_cost": None if val_cost is None else _finite("val_cost", val_cost),
+            "val_accuracy": None if val_accuracy is None
+            else _finite("val_accuracy", val_accuracy, low=0.0, high=1.0),
+            "lr": _finite("lr", lr, low=0.0),
+            "epoch_time": _finite("epoch_time", epoch_time, low=0.0),
+            "batch_cost": _float_list("batch_cost", batch_cost),
+        }
+        for field, value in row.items():
+            self._data[field].append(value)
+
+    def __len__(self) -> int:
+        return len(self._data["epoch"])
+
+    def __getitem__(self, field: str) -> list:
+        if field not in self._data:
+            raise KeyError(f"unknown history field {field!r}; fields: {', '.join(FIELDS)}")
+        if field == "batch_cost":
+            return [list(costs) for costs in self._data[field]]
+        return list(self._data[field])
+
+    def __getattr__(self, name):
+        if name in FIELDS:
+            return self[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} epochs)"
+
+    @property
+    def last(self) -> dict:
+        """The latest epoch's record as a dict."""
+        if not len(self):
+            raise ValueError("history is empty: no epoch has been recorded yet")
+        return {field: self[field][-1] for field in FIELDS}
+
+    def best_epoch(self, metric: str = "val_accuracy", mode: str = "max") -> int:
+        """1-based epoch with the best value of `metric` (None entries ignored; first wins ties)."""
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; metrics: {', '.join(METRICS)}")
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        pairs = [(v, e) for v, e in zip(self._data[metric], self._data["epoch"]) if v is not None]
+        if not pairs:
+            raise ValueError(f"no values recorded for {metric!r}")
+        pick = max if mode == "max" else min
+        return pick(pairs, key=lambda p: p[0])[1]
+
+    def truncate(self, n_epochs: int) -> None:
+        """Keep only the first n_epochs epochs (used when resuming from a checkpoint)."""
+        if isinstance(n_epochs, bool) or not isinstance(n_epochs, numbers.Integral) \
+                or not 0 <= n_epochs <= len(self):
+            raise ValueError(f"n_epochs must be an integer in [0, {len(self)}], got {n_epochs!r}")
+        for values in self._data.values():
+            del values[n_epochs:]
+
+    # ------------------------------------------------------------------------- serialisation
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of per-epoch lists, one per field."""
+        return {field: self[field] for field in FIELDS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        """Rebuild from `to_dict` output, validating keys, list lengths and numbers."""
+        if not isinstance(d, dict):
+            raise ValueError(f"history must be a dict of per-epoch lists, got {type(d).__name__}")
+        unknown = sorted(map(str, set(d) - set(FIELDS)))
+        if unknown:
+            raise ValueError(f"unknown history field(s): {', '.join(unknown)}; fields: {', '.join(FIELDS)}")
+        missing = [f for f in FIELDS if f not in d]
+        if missing:
+            raise ValueError(f"history is missing field(s): {', '.join(missing)}")
+        for field in FIELDS:
+            if not isinstance(d[field], list):
+                raise ValueError(f"history field {field!r} must be a list, got {type(d[field]).__name__}")
+        n = len(d["epoch"])
+        for field in FIELDS:
+            if len(d[field]) != n:
+                raise ValueError(f"history field {field!r} has {len(d[field])} entries but "
+                                 f"'epoch' has {n}; all per-epoch lists must be the same length")
+        h = cls()
+        for i in range(n):
+            row = {field: d[field][i] for field in FIELDS}
+            if not isinstance(row["batch_cost"], list):
+                raise ValueError(f"history field 'batch_cost' entry {i} must be a list")
+            try:
+                h.record(row.pop("epoch"), **row)
+            except ValueError as e:
+                raise ValueError(f"history entry {i}: {e}") from None
+        return h
+
+    def save(self, path) -> None:
+        """Write the history as JSON atomically (one field per line, floats at full precision)."""
+        lines = [f"  {json.dumps(f)}: {json.dumps(v, allow_nan=False)}" for f, v in self.to_dict().items()]
+        write_text_atomic(path, "{\n" + ",\n".join(lines) + "\n}\n")
+
+    @classmethod
+    def load(cls, path) -> History:
+        """Read a history saved by `save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"history file not found: {path}")
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as e:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise ValueError(f"history file {path} is not valid JSON: {e}") from None
+        try:
+            return cls.from_dict(d)
+        except ValueError as e:
+            raise ValueError(f"history file {path} is corrupt: {e}") from None
+
+
+def _float_list(name, values) -> list[float]:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a sequence of numbers") from None
+    if array.ndim != 1 or not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be a 1-D sequence of finite numbers")
+    return array.tolist()
+
+
+def ewa(values, beta: float = 0.9, bias_correction: bool = True) -> np.ndarray:
+    """Exponentially weighted average v_t = β·v_{t−1} + (1 − β)·θ_t, v_0 = 0,
+    bias-corrected to v_t / (1 − β^t) so the first values are not pulled towards 0."""
+    beta = _finite("beta", beta)
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must be in [0, 1), got {beta!r}")
+    theta = _float_list("values", values)
+    out = np.empty(len(theta))
+    v = 0.0
+    for t, x in enumerate(theta):
+        v = beta * v + (1.0 - beta) * x
+        out[t] = v
+    if bias_correction:
+        out /= 1.0 - beta ** np.arange(1, len(theta) + 1)
+    return out
+
+
+def format_table(history) -> str:
+    """Plain-text table of the history (epoch, train cost/acc, val cost/acc, lr, time)."""
+    if isinstance(history, dict):
+        history = History.from_dict(history)
+    headers = ("epoch", "train cost", "train acc", "val cost", "val acc", "lr", "time")
+
+    def cost(v):
+        return "-" if v is None else f"{v:.4f}"
+
+    def acc(v):
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    rows = [(str(r[0]), cost(r[1]), acc(r[2]), cost(r[3]), acc(r[4]), f"{r[5]:.4g}", f"{r[6]:.1f}s")
+            for r in zip(*(history[f] for f in FIELDS[:7]))]
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in (headers, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

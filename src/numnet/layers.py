@@ -1,0 +1,375 @@
+"""Layers: each owns `forward` and `backward`, and keeps its parameters and their gradients side by side.
+
+Examples are rows. A Dense layer computes Z = A_prev @ W + b (W of shape (n_in, n_out)), the row form of the
+book's z^l = w^l a^(l-1) + b^l; an activation layer computes A = σ(Z). `backward(dA)` receives ∂C/∂output
+and returns ∂C/∂input, filling `grads` in place. Parameters are updated in place by optimizers and are never
+rebound, so `layer.params["W"] is layer.W` always holds.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .initializers import initialize
+
+LAYERS: dict[str, type] = {}
+
+
+def register(cls):
+    """Add a layer class to the registry used by `load` (names from files resolve only through it)."""
+    LAYERS[cls.name] = cls
+    return cls
+
+
+def _positive_int(value, what):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _float_in(value, what, low, high, low_open=False, high_open=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number, got {value!r}") from None
+    bad_low = v <= low if low_open else v < low
+    bad_high = v >= high if high_open else v > high
+    if not np.isfinite(v) or bad_low or bad_high:
+        lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
+        raise ValueError(f"{what} must be in {lo}{low}, {high}{hi}, got {value!r}")
+    return v
+
+
+class Layer:
+    """Base layer. `params`/`grads` map the same names to arrays; `decay` names the parameters L2 shrinks."""
+
+    name = "layer"
+    decay: tuple[str, ...] = ()
+    stochastic = False  # uses self.rng in training (dropout)
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}  # saved with the model, not trained (batch-norm statistics)
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """Constructor arguments, JSON-serialisable; `type(self)(**config())` rebuilds the layer's shape."""
+        return {}
+
+    def output_size(self, n_in: int) -> int:
+        """Width of the output given the input width (activations keep it); raises if they do not chain."""
+        return n_in
+
+    def set_dtype(self, dtype) -> None:
+        """Cast parameters, gradients and buffers to `dtype` (used by `Network.astype`)."""
+        for store in (self.params, self.grads, self.buffers):
+            for k, v in store.items():
+                store[k] = v.astype(dtype)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+@register
+class Dense(Layer):
+    """Fully connected layer: Z = X @ W + b.  Backward: dW = Xᵀ dZ, db = Σ_rows dZ, dX = dZ Wᵀ."""
+
+    name = "dense"
+    decay = ("W",)
+
+    def __init__(self, n_in, n_out, init="default", bias=True, seed=None, rng=None, dtype="float32"):
+        super().__init__()
+        self.n_in = _positive_int(n_in, "Dense n_in")
+        self.n_out = _positive_int(n_out, "Dense n_out")
+        self.init = init
+        self.bias = bool(bias)
+        if rng is None:
+            rng = np.random.default_rng(seed)
+        W, b = initialize(init, self.n_in, self.n_out, rng, dtype)
+        self.params["W"] = W
+        self.grads["W"] = np.zeros_like(W)
+        if self.bias:
+            self.params["b"] = b
+            self.grads["b"] = np.zeros_like(b)
+        self.needs_input_grad = True  # the network turns this off for the first layer: dX is not needed there
+        self._x = None
+
+    @property
+    def W(self):
+        return self.params["W"]
+
+    @property
+    def b(self):
+        return self.params.get("b")
+
+    def forward(self, x, training=False):
+        self._x = x
+        z = x @ self.params["W"]
+        if self.bias:
+            z += self.params["b"]
+        return z
+
+    def backward(self, dz):
+        np.matmul(self._x.T, dz, out=self.grads["W"])
+        if self.bias:
+            np.sum(dz, axis=0, out=self.grads["b"])
+        return dz @ self.params["W"].T if self.needs_input_grad else None
+
+    def output_size(self, n_in):
+        if n_in != self.n_in:
+            raise ValueError(f"layer sizes do not chain: Dense expects {self.n_in} inputs but receives {n_in}")
+        return self.n_out
+
+    def config(self):
+        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, "bias": self.bias}
+
+
+class Activation(Layer):
+    """An elementwise activation: A = f(Z); dZ = dA ⊙ f'(Z)."""
+
+
+@register
+class Sigmoid(Activation):
+    """σ(z) = 1/(1 + e^(−z)); σ' = σ(1 − σ). e^(−z) may overflow to inf for z ≪ 0, giving exactly 0."""
+
+    name = "sigmoid"
+
+    def forward(self, x, training=False):
+        a = np.negative(x)
+        np.exp(a, out=a)
+        a += 1
+        np.reciprocal(a, out=a)
+        self._a = a
+        return a
+
+    def backward(self, dy):
+        a = self._a
+        return dy * a * (1 - a)
+
+
+@register
+class Tanh(Activation):
+    """tanh(z); tanh' = 1 − tanh²."""
+
+    name = "tanh"
+
+    def forward(self, x, training=False):
+        self._a = np.tanh(x)
+        return self._a
+
+    def backward(self, dy):
+        a = self._a
+        return dy * (1 - a * a)
+
+
+@register
+class ReLU(Activation):
+    """max(0, z); derivative 1 where z > 0, else 0."""
+
+    name = "relu"
+
+    def forward(self, x, training=False):
+        self._a = np.maximum(x, 0)
+        return self._a
+
+    def backward(self, dy):
+        return dy * (self._a > 0)
+
+
+@register
+class LeakyReLU(Activation):
+    """z for z > 0, αz otherwise; derivative 1 or α."""
+
+    name = "leaky_relu"
+
+    def __init__(self, alpha=0.01):
+        super().__init__()
+        self.alpha = _float_in(alpha, "LeakyReLU alpha", 0.0, 1.0, high_open=True)
+
+    def forward(self, x, training=False):
+        self._pos = x > 0
+        return np.where(self._pos, x, x * self.alpha)
+
+    def backward(self, dy):
+        return np.where(self._pos, dy, dy * self.alpha)
+
+    def config(self):
+        return {"alpha": self.alpha}
+
+
+@register
+class ELU(Activation):
+    """z for z > 0, α(e^z − 1) otherwise; derivative 1 or α e^z = a + α."""
+
+    name = "elu"
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = _float_in(alpha, "ELU alpha", 0.0, np.inf, low_open=True, high_open=True)
+
+    def forward(self, x, training=False):
+        self._pos = x > 0
+        self._a = np.where(self._pos, x, self.alpha * np.expm1(np.minimum(x, 0)))
+        return self._a
+
+    def backward(self, dy):
+        return np.where(self._pos, dy, dy * (self._a + self.alpha))
+
+    def config(self):
+        return {"alpha": self.alpha}
+
+
+@register
+class Softmax(Activation):
+    """a_j = e^(z_j − max z) / Σ_k e^(z_k − max z) (shifted by the row max: never overflows).
+    Backward: dZ = a ⊙ (dA − Σ_j dA_j a_j)."""
+
+    name = "softmax"
+
+    def forward(self, x, training=False):
+        a = x - x.max(axis=1, keepdims=True)
+        np.exp(a, out=a)
+        a /= a.sum(axis=1, keepdims=True)
+        self._a = a
+        return a
+
+    def backward(self, dy):
+        a = self._a
+        return a * (dy - (dy * a).sum(axis=1, keepdims=True))
+
+
+@register
+class Identity(Activation):
+    """Linear output: a = z (regression outputs, or logits seen by a cost)."""
+
+    name = "identity"
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+@register
+class Dropout(Layer):
+    """Inverted dropout: in training keep each unit with probability keep_prob and divide by keep_prob,
+    so inference is the plain identity. keep_prob = 1 is exactly a no-op."""
+
+    name = "dropout"
+    stochastic = True
+
+    def __init__(self, keep_prob=0.5):
+        super().__init__()
+        self.keep_prob = _float_in(keep_prob, "Dropout keep_prob", 0.0, 1.0, low_open=True)
+        self.rng = np.random.default_rng()
+        self.frozen = False  # gradient checks reuse the last mask
+        self._mask = None
+
+    def forward(self, x, training=False):
+        if not training or self.keep_prob == 1.0:
+            self._mask = None
+            return x
+        if not (self.frozen and self._mask is not None and self._mask.shape == x.shape):
+            keep = self.rng.random(x.shape, dtype=x.dtype) < self.keep_prob
+            self._mask = keep.astype(x.dtype)
+            self._mask *= 1 / self.keep_prob
+        return x * self._mask
+
+    def backward(self, dy):
+        return dy if self._mask is None else dy * self._mask
+
+    def config(self):
+        return {"keep_prob": self.keep_prob}
+
+
+@register
+class BatchNorm(Layer):
+    """Batch normalisation of z before the activation: ẑ = (z − μ_B)/√(σ²_B + ε), out = γ ẑ + β.
+
+    Training uses the mini-batch statistics and updates exponentially weighted running averages
+    (running = momentum·running + (1 − momentum)·batch); inference uses the running averages, so a single
+    example works. γ, β are learned; L2 does not decay them.
+    """
+
+    name = "batch_norm"
+
+    def __init__(self, n, momentum=0.9, eps=1e-5, dtype="float32"):
+        super().__init__()
+        self.n = _positive_int(n, "BatchNorm n")
+        self.momentum = _float_in(momentum, "BatchNorm momentum", 0.0, 1.0, high_open=True)
+        self.eps = _float_in(eps, "BatchNorm eps", 0.0, np.inf, low_open=True, high_open=True)
+        self.params["gamma"] = np.ones(self.n, dtype=dtype)
+        self.params["beta"] = np.zeros(self.n, dtype=dtype)
+        self.grads["gamma"] = np.zeros(self.n, dtype=dtype)
+        self.grads["beta"] = np.zeros(self.n, dtype=dtype)
+        self.buffers["running_mean"] = np.zeros(self.n, dtype=dtype)
+        self.buffers["running_var"] = np.ones(self.n, dtype=dtype)
+
+    def forward(self, x, training=False):
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if training:
+            if x.shape[0] < 2:
+                raise ValueError("BatchNorm needs at least 2 examples per training batch (batch_size >= 2)")
+            mu = x.mean(axis=0)
+            xc = x - mu
+            var = (xc * xc).mean(axis=0)
+            m = self.momentum
+            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+            rm *= m
+            rm += (1 - m) * mu
+            rv *= m
+            rv += (1 - m) * var
+        else:
+            mu, var = self.buffers["running_mean"], self.buffers["running_var"]
+            xc = x - mu
+        inv_std = 1 / np.sqrt(var + self.eps)
+        xhat = xc * inv_std
+        self._xhat, self._inv_std = xhat, inv_std
+        return xhat * gamma + beta
+
+    def backward(self, dy):
+        xhat, inv_std = self._xhat, self._inv_std
+        np.sum(dy * xhat, axis=0, out=self.grads["gamma"])
+        np.sum(dy, axis=0, out=self.grads["beta"])
+        dxhat = dy * self.params["gamma"]
+        # dx = (1/m)·inv_std·(m·dxhat − Σdxhat − xhat·Σ(dxhat·xhat))
+        return inv_std * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
+
+    def output_size(self, n_in):
+        if n_in != self.n:
+            raise ValueError(f"layer sizes do not chain: BatchNorm({self.n}) receives {n_in} inputs")
+        return n_in
+
+    def config(self):
+        return {"n": self.n, "momentum": self.momentum, "eps": self.eps}
+
+
+ACTIVATIONS = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "softmax": Softmax,
+    "identity": Identity,
+    "linear": Identity,
+}
+
+
+def make_activation(name) -> Layer:
+    """An activation layer from a name ("relu", "leaky-relu", ...), a class, or an instance."""
+    if isinstance(name, Layer):
+        return name
+    if isinstance(name, type) and issubclass(name, Layer):
+        return name()
+    key = str(name).lower().replace("-", "_")
+    if key not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[key]()

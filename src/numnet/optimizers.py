@@ -1,0 +1,230 @@
+"""Optimizers: each holds its own state per parameter and updates parameters in place; none reaches into the
+model. `step(params, grads)` takes matching lists of arrays. State is keyed by the parameter array's identity
+(so sharing one optimizer across layers, or a parameter across layers, is safe) and is exported in the order
+of a given parameter list for checkpoints.
+
+Formulas (course notation, α the learning rate, dW the gradient):
+    SGD        W ← W − α·dW
+    Momentum   V ← βV + (1 − β)·dW;        W ← W − α·V
+    RMSprop    S ← βS + (1 − β)·dW²;       W ← W − α·dW / (√S + ε)
+    Adam       V ← β1·V + (1 − β1)·dW;     S ← β2·S + (1 − β2)·dW²;   t ← t + 1
+               V̂ = V/(1 − β1ᵗ);  Ŝ = S/(1 − β2ᵗ);                   W ← W − α·V̂ / (√Ŝ + ε)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+OPTIMIZERS: dict[str, type] = {}
+
+
+def register(cls):
+    OPTIMIZERS[cls.name] = cls
+    return cls
+
+
+def _check_lr(lr):
+    try:
+        v = float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"learning rate must be a positive number, got {lr!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
+    return v
+
+
+def _check_beta(beta, what):
+    try:
+        v = float(beta)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number in [0, 1), got {beta!r}") from None
+    if not (0.0 <= v < 1.0):
+        raise ValueError(f"{what} must be in [0, 1), got {beta!r}")
+    return v
+
+
+def _check_eps(eps):
+    v = float(eps)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"eps must be a positive number, got {eps!r}")
+    return v
+
+
+class Optimizer:
+    """Base: per-parameter slots created lazily on the first step that sees a parameter."""
+
+    name = "optimizer"
+    slot_names: tuple[str, ...] = ()
+
+    def __init__(self, lr):
+        self.lr = _check_lr(lr)
+        self._slots: dict[int, tuple[np.ndarray, dict]] = {}
+
+    def _slot(self, p: np.ndarray) -> dict:
+        entry = self._slots.get(id(p))
+        if entry is None or entry[0] is not p:
+            entry = (p, self._new_slot(p))
+            self._slots[id(p)] = entry
+        return entry[1]
+
+    def _new_slot(self, p) -> dict:
+        return {k: np.zeros_like(p) for k in self.slot_names}
+
+    def step(self, params, grads) -> None:
+        """Update every parameter in place from its gradient."""
+        for p, g in zip(params, grads):
+            self._update(p, g, self._slot(p))
+
+    def _update(self, p, g, slot):
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {"name": self.name, "lr": self.lr}
+
+    def state_dict(self, params) -> list[dict]:
+        """Per-parameter state in the order of `params` (arrays and the step count), for checkpoints."""
+        out = []
+        for p in params:
+            entry = self._slots.get(id(p))
+            out.append({} if entry is None or entry[0] is not p else {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                                                      for k, v in entry[1].items()})
+        return out
+
+    def load_state_dict(self, params, states) -> None:
+        """Restore state saved by `state_dict` for the same parameter list."""
+        if len(states) != len(params):
+            raise ValueError(f"optimizer state has {len(states)} entries but the network has {len(params)} parameters")
+        self._slots = {}
+        for i, (p, s) in enumerate(zip(params, states)):
+            if not s:
+                continue
+            slot = self._new_slot(p)
+            for k in slot:
+                if k not in s:
+                    raise ValueError(f"optimizer state for parameter {i} lacks field {k!r}")
+                v = s[k]
+                if isinstance(slot[k], np.ndarray):
+                    v = np.asarray(v)
+                    if v.shape != p.shape:
+                        raise ValueError(f"optimizer state {k!r} for parameter {i} has shape {v.shape}, "
+                                         f"expected {p.shape}")
+                    slot[k] = v.astype(p.dtype, copy=True)
+                else:
+                    slot[k] = type(slot[k])(v)
+            self._slots[id(p)] = (p, slot)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+@register
+class SGD(Optimizer):
+    """Plain (mini-batch / batch / stochastic) gradient descent: W ← W − α·dW."""
+
+    name = "sgd"
+
+    def _update(self, p, g, slot):
+        p -= self.lr * g
+
+
+@register
+class Momentum(Optimizer):
+    """Gradient descent with momentum: V ← βV + (1 − β)dW; W ← W − αV."""
+
+    name = "momentum"
+    slot_names = ("V",)
+
+    def __init__(self, lr=0.01, beta=0.9):
+        super().__init__(lr)
+        self.beta = _check_beta(beta, "momentum beta")
+
+    def _update(self, p, g, slot):
+        v = slot["V"]
+        v *= self.beta
+        v += (1 - self.beta) * g
+        p -= self.lr * v
+
+    def config(self):
+        return {**super().config(), "beta": self.beta}
+
+
+@register
+class RMSprop(Optimizer):
+    """RMSprop: S ← βS + (1 − β)dW²; W ← W − α·dW/(√S + ε)."""
+
+    name = "rmsprop"
+    slot_names = ("S",)
+
+    def __init__(self, lr=0.001, beta=0.9, eps=1e-8):
+        super().__init__(lr)
+        self.beta = _check_beta(beta, "rmsprop beta")
+        self.eps = _check_eps(eps)
+
+    def _update(self, p, g, slot):
+        s = slot["S"]
+        s *= self.beta
+        s += (1 - self.beta) * (g * g)
+        d = np.sqrt(s)
+        d += self.eps
+        np.divide(g, d, out=d)
+        d *= self.lr
+        p -= d
+
+    def config(self):
+        return {**super().config(), "beta": self.beta, "eps": self.eps}
+
+
+@register
+class Adam(Optimizer):
+    """Adam with bias correction of both moments (see module docstring)."""
+
+    name = "adam"
+    slot_names = ("V", "S")
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr)
+        self.beta1 = _check_beta(beta1, "adam beta1")
+        self.beta2 = _check_beta(beta2, "adam beta2")
+        self.eps = _check_eps(eps)
+
+    def _new_slot(self, p):
+        return {"V": np.zeros_like(p), "S": np.zeros_like(p), "t": 0}
+
+    def _update(self, p, g, slot):
+        b1, b2 = self.beta1, self.beta2
+        slot["t"] = t = slot["t"] + 1
+        v, s = slot["V"], slot["S"]
+        v *= b1
+        v += (1 - b1) * g
+        s *= b2
+        s += (1 - b2) * (g * g)
+        # α·V̂/(√Ŝ + ε) computed as α_t·V/(√S + ε·√(1 − β2ᵗ)) with α_t = α·√(1 − β2ᵗ)/(1 − β1ᵗ): same value, fewer passes
+        c2 = math.sqrt(1 - b2 ** t)
+        d = np.sqrt(s)
+        d += self.eps * c2
+        np.divide(v, d, out=d)
+        d *= self.lr * c2 / (1 - b1 ** t)
+        p -= d
+
+    def config(self):
+        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+def make_optimizer(name="sgd", **params) -> Optimizer:
+    """An optimizer from its registry name and parameters (unknown names or parameters are errors)."""
+    if isinstance(name, Optimizer):
+        return name
+    key = str(name).lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(sorted(OPTIMIZERS))}")
+    cls = OPTIMIZERS[key]
+    import inspect
+
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(f"unknown parameter(s) for optimizer {key!r}: {', '.join(sorted(unknown))}; "
+                         f"allowed: {', '.join(sorted(allowed))}")
+    return cls(**params)

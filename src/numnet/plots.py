@@ -1,0 +1,185 @@
+"""PNG figures without a display: training curves, optimizer comparisons, decision boundaries.
+
+matplotlib is optional and imported lazily; figures use the object-oriented Agg canvas
+(no global backend switch) and are rendered in memory, then written atomically.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .files import write_bytes_atomic
+from .history import History, ewa
+
+__all__ = ["plot_history", "plot_curves", "plot_decision_boundary"]
+
+BATCH_BETA = 0.98     # EWA of per-mini-batch costs: averages over roughly the last 50 batches
+MAX_RESOLUTION = 2000
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def _figure(figsize=(7.0, 4.5)):
+    """A fresh Figure bound to an Agg canvas, plus its single Axes."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError("plotting needs matplotlib: pip install 'numnet[plot]'") from e
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    write_bytes_atomic(path, buffer.getvalue())
+    return path
+
+
+def _series(values):
+    """Epoch-level values with None as NaN (a gap), or None if every entry is None."""
+    if all(v is None for v in values):
+        return None
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def plot_history(history, directory) -> list[Path]:
+    """Write cost.png (train/val cost per epoch and the EWA-smoothed mini-batch cost) and
+    accuracy.png (train/val accuracy in %) into `directory`; figures with no data are skipped."""
+    if isinstance(history, dict):
+        history = History.from_dict(history)
+    if not isinstance(history, History):
+        raise ValueError(f"history must be a History or its dict, got {type(history).__name__}")
+    if not len(history):
+        raise ValueError("history is empty: nothing to plot")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    epochs = np.array(history.epoch, dtype=float)
+    written = []
+
+    # mini-batch i of n in epoch e sits at x = e − 1 + (i + 1)/n, so it ends on the epoch mark
+    xs, costs = [], []
+    for e, batch in zip(history.epoch, history.batch_cost):
+        n = len(batch)
+        xs.extend(e - 1 + (i + 1) / n for i in range(n))
+        costs.extend(batch)
+    train_cost, val_cost = _series(history.train_cost), _series(history.val_cost)
+    if costs or train_cost is not None or val_cost is not None:
+        fig, ax = _figure()
+        if costs:
+            ax.plot(xs, costs, color=COLORS[7], alpha=0.25, linewidth=0.6, label="mini-batch cost")
+            ax.plot(xs, ewa(costs, beta=BATCH_BETA), color=COLORS[0], alpha=0.6, linewidth=1.0,
+                    label=f"mini-batch cost (EWA, β={BATCH_BETA})")
+        if train_cost is not None:
+            ax.plot(epochs, train_cost, "o-", color=COLORS[0], markersize=3, label="training cost")
+        if val_cost is not None:
+            ax.plot(epochs, val_cost, "o-", color=COLORS[1], markersize=3, label="validation cost")
+        ax.set(title="cost", xlabel="epoch", ylabel="cost")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        written.append(_save(fig, directory / "cost.png"))
+
+    train_acc, val_acc = _series(history.train_accuracy), _series(history.val_accuracy)
+    if train_acc is not None or val_acc is not None:
+        fig, ax = _figure()
+        if train_acc is not None:
+            ax.plot(epochs, 100 * train_acc, "o-", color=COLORS[0], markersize=3, label="training accuracy")
+        if val_acc is not None:
+            ax.plot(epochs, 100 * val_acc, "o-", color=COLORS[1], markersize=3, label="validation accuracy")
+        ax.set(title="accuracy", xlabel="epoch", ylabel="accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        written.append(_save(fig, directory / "accuracy.png"))
+    return written
+
+
+def plot_curves(curves: dict, path, title: str = "", xlabel: str = "epoch", ylabel: str = "cost",
+                logy: bool = False) -> Path:
+    """Several named curves on one plot, curve[k] at x = k + 1 (e.g. one optimizer per curve).
+    Non-finite points (a diverged run) are left as gaps."""
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must be a non-empty dict of name -> sequence of numbers")
+    arrays = {}
+    for name, values in curves.items():
+        try:
+            y = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"curve {name!r} must be a sequence of numbers") from None
+        if y.ndim != 1 or y.size == 0:
+            raise ValueError(f"curve {name!r} must be a non-empty 1-D sequence, got shape {y.shape}")
+        if logy and np.any(y[np.isfinite(y)] <= 0):
+            raise ValueError(f"curve {name!r} has values <= 0, which a log scale (logy=True) cannot show")
+        arrays[str(name)] = y
+    fig, ax = _figure()
+    for i, (name, y) in enumerate(arrays.items()):
+        y = np.where(np.isfinite(y), y, np.nan)
+        ax.plot(np.arange(1, y.size + 1), y, color=COLORS[i % len(COLORS)], label=name,
+                marker="o" if y.size <= 30 else None, markersize=3)
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_decision_boundary(predict, X, y, path, title: str = "", resolution: int = 300) -> Path:
+    """Colour a grid over X's range (plus a margin) by `predict` ((m, 2) floats -> (m,) class
+    indices) and draw the points of X coloured by their class y."""
+    if not callable(predict):
+        raise ValueError("predict must be a callable mapping an (m, 2) array to class indices")
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (m, 2) with m >= 1, got {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X must contain only finite numbers")
+    y = _class_indices("y", y, X.shape[0])
+    if isinstance(resolution, bool) or not isinstance(resolution, int) \
+            or not 2 <= resolution <= MAX_RESOLUTION:
+        raise ValueError(f"resolution must be an integer in [2, {MAX_RESOLUTION}], got {resolution!r}")
+
+    low, high = X.min(axis=0), X.max(axis=0)
+    margin = np.where(high > low, 0.1 * (high - low), 0.5)
+    low, high = low - margin, high + margin
+    gx, gy = np.meshgrid(np.linspace(low[0], high[0], resolution),
+                         np.linspace(low[1], high[1], resolution))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    z = _class_indices("predict(grid)", predict(grid), grid.shape[0])
+
+    classes = np.union1d(y, z)
+    colors = [COLORS[i % len(COLORS)] for i in range(classes.size)]
+    from matplotlib.colors import ListedColormap   # matplotlib is present: _figure ran first
+    fig, ax = _figure(figsize=(6.0, 5.0))
+    ax.imshow(np.searchsorted(classes, z).reshape(gx.shape), origin="lower", aspect="auto",
+              extent=(low[0], high[0], low[1], high[1]), cmap=ListedColormap(colors),
+              vmin=-0.5, vmax=classes.size - 0.5, alpha=0.35, interpolation="nearest")
+    for i, c in enumerate(classes):
+        mask = y == c
+        if mask.any():
+            ax.scatter(X[mask, 0], X[mask, 1], s=14, color=colors[i], edgecolors="black",
+                       linewidths=0.4, label=f"class {c}")
+    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", xlim=(low[0], high[0]), ylim=(low[1], high[1]))
+    ax.legend(loc="best", fontsize="small")
+    return _save(fig, path)
+
+
+def _class_indices(name, values, m) -> np.ndarray:
+    """Integer class labels of shape (m,) (an (m, 1) column is accepted too)."""
+    try:
+        a = np.asarray(values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of class indices") from None
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.shape != (m,):
+        raise ValueError(f"{name} must be class indices of shape ({m},), got shape {a.shape}")
+    if a.dtype.kind not in "iub":
+        if a.dtype.kind != "f" or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+            raise ValueError(f"{name} must contain integer class indices")
+    return a.astype(np.int64)
