@@ -44,8 +44,13 @@ def worst_mistakes(net, X, y, k=10):
         raise ValueError(f"k must be a positive integer, got {k!r}")
     proba = net.predict_proba(X)
     y = np.asarray(y)
-    pred = proba.argmax(axis=1)
-    conf = proba[np.arange(len(pred)), pred]
+    if proba.shape[1] == 1:  # one sigmoid output: class 1 when p > 0.5, as Network.predict decides
+        p1 = proba[:, 0]
+        pred = (p1 > 0.5).astype(np.int64)
+        conf = np.where(pred == 1, p1, 1 - p1)
+    else:
+        pred = proba.argmax(axis=1)
+        conf = proba[np.arange(len(pred)), pred]
     wrong = np.flatnonzero(pred != y)
     order = wrong[np.argsort(-conf[wrong], kind="stable")][:k]
     return [(int(i), int(y[i]), int(pred[i]), float(conf[i])) for i in order]
@@ -53,20 +58,26 @@ def worst_mistakes(net, X, y, k=10):
 
 def diagnose(train_error, dev_error, bayes_error=0.0, train_dev_error=None, tolerance=0.01) -> dict:
     """Bias/variance diagnosis from error rates (fractions). Returns the gaps and a list of advice strings."""
-    for name, v in (("train_error", train_error), ("dev_error", dev_error), ("bayes_error", bayes_error)):
-        if not (isinstance(v, (int, float)) and 0 <= v <= 1):
+    rates = [("train_error", train_error), ("dev_error", dev_error), ("bayes_error", bayes_error)]
+    if train_dev_error is not None:
+        rates.append(("train_dev_error", train_dev_error))
+    for name, v in rates:
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
             raise ValueError(f"{name} must be a fraction in [0, 1], got {v!r}")
     bias = train_error - bayes_error
     if train_dev_error is not None:
         variance, mismatch = train_dev_error - train_error, dev_error - train_dev_error
     else:
         variance, mismatch = dev_error - train_error, None
+    def high(gap):  # a gap of exactly `tolerance` is not high, whatever the float rounding (0.16 - 0.15 > 0.01)
+        return gap - tolerance > 1e-9
+
     advice = []
-    if bias > tolerance:
+    if high(bias):
         advice.append("high avoidable bias: train a bigger network, train longer, or use a better optimizer")
-    if variance > tolerance:
+    if high(variance):
         advice.append("high variance: get more data, add regularisation (L2, dropout, augmentation)")
-    if mismatch is not None and mismatch > tolerance:
+    if mismatch is not None and high(mismatch):
         advice.append("data mismatch: make the training data more like the dev/test data")
     if not advice:
         advice.append("errors are close to the Bayes error: little to gain from bias or variance fixes")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,8 +37,16 @@ def _sizes(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is a UserError (one line, exit status 2) instead of usage text + SystemExit;
+    subcommand parsers inherit this class."""
+
+    def error(self, message):
+        raise UserError(f"{message} (see: {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="numnet", description="Neural networks from scratch in NumPy.")
+    p = _Parser(prog="numnet", description="Neural networks from scratch in NumPy.")
     p.add_argument("--version", action="version", version=f"numnet {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -204,17 +211,37 @@ def _data(cfg, log):
     return (X, y), (Xv, yv), (Xt, yt)
 
 
+def _check_output_paths(args):
+    """Fail before training, not after it, when an output file could not be written."""
+    for flag, path in (("--out", args.out or DEFAULT_MODEL), ("--history", args.history),
+                       ("--json-summary", args.json_summary)):
+        if path is None:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise UserError(f"{flag} {path} is a directory; give a file name")
+        if not (path.parent if str(path.parent) else Path(".")).is_dir():
+            raise UserError(f"{flag} {path}: directory {path.parent} does not exist")
+
+
 def cmd_train(args) -> int:
     from .network import Network
     from .training import EarlyStopping, fit, load_checkpoint
 
+    _check_output_paths(args)
     quiet = args.quiet
     log = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     ckpt = None
     if args.resume:
+        if args.recipe or args.config:
+            raise UserError("--resume continues the checkpointed run with its own settings; drop "
+                            + " and ".join(f for f, v in (("--recipe", args.recipe), ("--config", args.config)) if v)
+                            + " (change settings with flags)")
         ckpt = load_checkpoint(args.resume)
         run_file = Path(args.resume) / "run.json"
         saved = json.loads(run_file.read_text()) if run_file.exists() else {}
+        if not saved:
+            log(f"note: {run_file} not found; data settings (train/validation size, augmentation) are the defaults")
         given = {k: v for k, v in vars(args).items() if k in cfgmod.DEFAULTS}
         arch_keys = {"sizes", "activation", "output", "cost", "init", "batch_norm", "dtype"} & set(given)
         if arch_keys:
@@ -226,6 +253,8 @@ def cmd_train(args) -> int:
 
             drops = [l for l in net.layers if isinstance(l, Dropout)]
             kp = given["keep_prob"] if isinstance(given["keep_prob"], list) else [given["keep_prob"]] * len(drops)
+            if not drops and any(k != 1 for k in (kp or [given["keep_prob"]])):
+                raise UserError("the checkpoint's network has no dropout layers; --keep-prob cannot add them")
             if len(kp) != len(drops):
                 raise UserError(f"the checkpoint's network has {len(drops)} dropout layers; --keep-prob gave {len(kp)} values")
             for layer, k in zip(drops, kp):
@@ -287,7 +316,7 @@ def cmd_train(args) -> int:
         best_val = history.val_accuracy[best_epoch - 1]
     else:
         best_epoch = len(history)
-    print(f"test accuracy {100 * test.accuracy:.2f}% (cost {test.cost:.4f}) after {len(history)} epochs "
+    print(f"test accuracy {100 * test.accuracy:.2f}% (cost {test.cost:.4f}) after {len(history)} epoch{'' if len(history) == 1 else 's'} "
           f"in {seconds:.1f}s; model saved to {out}", flush=True)
     if args.json_summary:
         from .files import write_text_atomic
@@ -441,11 +470,11 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
     try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
         return COMMANDS[args.command](args)
     except (UserError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError) as e:
         print(f"numnet: error: {e}", file=sys.stderr)

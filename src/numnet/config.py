@@ -65,7 +65,7 @@ def _check_types(cfg: dict, source: str) -> dict:
     if "sizes" in out:
         sizes = out["sizes"]
         if isinstance(sizes, str):
-            sizes = parse_int_list(sizes, "sizes")
+            sizes = parse_int_list(sizes, f"{source}: sizes")
         if not isinstance(sizes, list) or len(sizes) < 2 or not all(
                 isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
             raise ValueError(f"{source}: sizes must be a list of at least two positive integers, got {sizes!r}")

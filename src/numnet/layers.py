@@ -246,7 +246,7 @@ class Softmax(Activation):
 
 @register
 class Identity(Activation):
-    """Linear output: a = z (regression outputs, or logits seen by a cost)."""
+    """Linear output: a = z (e.g. a quadratic cost on the raw outputs)."""
 
     name = "identity"
 
@@ -331,7 +331,7 @@ class BatchNorm(Layer):
             xc = x - mu
         inv_std = 1 / np.sqrt(var + self.eps)
         xhat = xc * inv_std
-        self._xhat, self._inv_std = xhat, inv_std
+        self._xhat, self._inv_std, self._batch_stats = xhat, inv_std, bool(training)
         return xhat * gamma + beta
 
     def backward(self, dy):
@@ -339,6 +339,8 @@ class BatchNorm(Layer):
         np.sum(dy * xhat, axis=0, out=self.grads["gamma"])
         np.sum(dy, axis=0, out=self.grads["beta"])
         dxhat = dy * self.params["gamma"]
+        if not self._batch_stats:  # inference: μ and σ² are constants (running averages), so dx = dxhat/√(σ² + ε)
+            return dxhat * inv_std
         # dx = (1/m)·inv_std·(m·dxhat − Σdxhat − xhat·Σ(dxhat·xhat))
         return inv_std * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
 

@@ -76,9 +76,13 @@ class Network:
         log-likelihood cost, sigmoid otherwise). `keep_prob` adds inverted dropout after each hidden layer (one
         value, or one per hidden layer); `batch_norm` puts BatchNorm between each hidden Dense and its activation.
         """
-        sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else None
+        given = sizes
+        try:
+            sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else None
+        except TypeError:  # not iterable (None, a bare int): report it as bad sizes below
+            sizes = None
         if sizes is None or len(sizes) < 2:
-            raise ValueError(f"sizes must list at least an input and an output size, got {sizes!r}")
+            raise ValueError(f"sizes must list at least an input and an output size, got {given!r}")
         for s in sizes:
             if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s <= 0:
                 raise ValueError(f"sizes must be positive integers, got {sizes!r}")
@@ -359,7 +363,7 @@ def _build(arch: dict, arrays: dict, source="model") -> Network:
         dt = check_dtype(arch["dtype"])
     except ValueError as e:
         raise ValueError(f"{source}: field 'dtype': {e}") from None
-    if arch["cost"] not in COSTS:
+    if not isinstance(arch["cost"], str) or arch["cost"] not in COSTS:
         raise ValueError(f"{source}: unknown cost {arch['cost']!r}; known: {', '.join(sorted(COSTS))}")
     specs = arch["layers"]
     if not isinstance(specs, list) or not specs:
@@ -369,7 +373,7 @@ def _build(arch: dict, arrays: dict, source="model") -> Network:
         if not isinstance(spec, dict) or "type" not in spec:
             raise ValueError(f"{source}: layer {i} lacks field 'type'")
         kind = spec["type"]
-        if kind not in LAYERS:
+        if not isinstance(kind, str) or kind not in LAYERS:
             raise ValueError(f"{source}: layer {i} has unknown type {kind!r}; known: {', '.join(sorted(LAYERS))}")
         cls = LAYERS[kind]
         kwargs = {k: v for k, v in spec.items() if k != "type"}
@@ -408,6 +412,8 @@ def read_npz(path, what="file") -> dict[str, np.ndarray]:
         raise FileNotFoundError(f"{what} not found: {path}")
     if path.is_dir():
         raise ValueError(f"{what} {path} is a directory, not a file")
+    if not zipfile.is_zipfile(path):  # np.load would otherwise suggest unpickling it
+        raise ValueError(f"{what} {path} is not a numnet archive (not an NPZ file: corrupt, truncated or another format)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}

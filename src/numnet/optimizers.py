@@ -45,7 +45,10 @@ def _check_beta(beta, what):
 
 
 def _check_eps(eps):
-    v = float(eps)
+    try:
+        v = float(eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"eps must be a positive number, got {eps!r}") from None
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"eps must be a positive number, got {eps!r}")
     return v

@@ -228,6 +228,7 @@ def fit(net: Network, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, valid
     monitor_training: also evaluate cost and accuracy on the training set each epoch (a full extra pass).
     augment: callable (X_batch, rng) -> X_batch applied to each mini-batch's inputs (fresh each epoch).
     checkpoint_dir: write a checkpoint after every epoch. resume: a Checkpoint or checkpoint directory.
+    on_epoch_end: callable (epoch, history) called after every epoch; returning True stops training.
     verbose: 0 silent, 1 a line per epoch, 2 also a progress bar (shown only on a terminal).
     """
     epochs = _positive_int(epochs, "epochs")
@@ -389,8 +390,8 @@ def fit(net: Network, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, valid
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, net, optimizer, schedule, lr0, rng, epoch + 1, history, settings,
                             early_stopping)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, history)
+        if on_epoch_end is not None and on_epoch_end(epoch + 1, history) is True:
+            break  # the callback asked to stop
         if stop:
             if verbose >= 1:
                 say(f"early stopping: no improvement in {early_stopping.monitor} for {early_stopping.patience} "
@@ -398,6 +399,10 @@ def fit(net: Network, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, valid
             break
         if schedule.stopped and verbose >= 1:
             say(f"learning rate fell to {schedule.lr(epoch + 1, lr0):.3g}: stopping")
-    for layer in stochastic:
-        layer.rng = np.random.default_rng()
+    if early_stopping is not None and not early_stopping.stopped_epoch and early_stopping.best_weights is not None \
+            and len(history) and early_stopping.best_epoch != history.epoch[-1]:
+        # the epochs ran out (or the schedule ended) before patience did: still end on the best weights
+        early_stopping.restore(net)
+        if verbose >= 1:
+            say(f"restored the weights of epoch {early_stopping.best_epoch} (best {early_stopping.monitor})")
     return history
