@@ -104,6 +104,14 @@ def blas_info() -> list[str]:
     return lines
 
 
+def load_average():
+    """1-, 5- and 15-minute load averages (None where the OS does not report them)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def machine_info(torch_mod, sklearn_version) -> dict:
     env = {k: os.environ.get(k, "unset") for k in
            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
@@ -346,6 +354,11 @@ def build_report(res, args, command) -> str:
                                                           if m["torch"] else ""),
          f"- scikit-learn: {m['sklearn'] or 'not installed'}",
          "- thread settings: " + ", ".join(f"{k}={v}" for k, v in m["env"].items())]
+    if m.get("load_at_start"):
+        busy = m["load_at_start"][0] > 0.5
+        L.append(f"- load average before the run (1, 5, 15 min): {', '.join(map(str, m['load_at_start']))}"
+                 + (" (**the machine was busy: BLAS threads that share cores with other work slow down a lot; "
+                    "rerun on a quiet machine**)" if busy else ""))
     L += [f"- {line}" for line in m["blas"]]
     L += ["", "## Matrix-product throughput", "",
           f"Best of {res['matmul']['repeats']} products of two {res['matmul']['n']}×{res['matmul']['n']} matrices "
@@ -449,6 +462,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/speed.py" + ("" if not (argv or sys.argv[1:]) else
                                               " " + shlex.join(argv if argv is not None else sys.argv[1:]))
+    load = load_average()
+    if load and load[0] > 0.5:
+        log(f"warning: load average {load[0]} before the run: other processes compete for the cores and every "
+            "timing will be slower (multi-threaded BLAS suffers most)")
     cores = usable_cores()
     torch = None
     notes = []
@@ -465,6 +482,7 @@ def main(argv=None) -> int:
 
     res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "command": command,
            "machine": machine_info(torch, skv), "notes": notes, "configs": {}}
+    res["machine"]["load_at_start"] = load
 
     log(f"matrix-product throughput ({args.matmul_size}x{args.matmul_size}) ...")
     gflops = {d: matmul_gflops(args.matmul_size, d) for d in ("float32", "float64")}

@@ -27,7 +27,7 @@ def _cli_summary(tmp_path, monkeypatch, *args):
 def test_adam_relu_softmax_100_hidden_reaches_97_5_in_10_epochs(mnist):
     (X, y), val, (Xt, yt) = mnist
     net = numnet.Network.from_sizes([784, 100, 10], activation="relu", cost="log_likelihood", init="he", seed=1)
-    history = net.fit(X, y, epochs=10, batch_size=128, optimizer=numnet.Adam(1e-3), validation_data=val, seed=1)
+    history = net.fit(X, y, epochs=10, batch_size=64, optimizer=numnet.Adam(1e-3), validation_data=val, seed=1)
     assert len(history) == 10
     assert net.evaluate(Xt, yt).accuracy >= 0.975
 

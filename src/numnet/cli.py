@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the course's moons experiment: GD vs momentum vs Adam, batch modes, lr decay")
     co.add_argument("--out", default="compare-optimizers", metavar="DIR")
     co.add_argument("--epochs", type=int, default=10000)
-    co.add_argument("--seed", type=int, default=3)
+    co.add_argument("--seed", type=int, default=1)
     return p
 
 
@@ -451,7 +451,8 @@ def cmd_compare(args) -> int:
           f"{args.epochs} epochs")
     res = compare_optimizers(out_dir=Path(args.out) / "optimizers", epochs=args.epochs, seed=args.seed)
     _print_results(res)
-    res2 = compare_batch_modes(out_dir=Path(args.out) / "batch-modes", seed=args.seed)
+    res2 = compare_batch_modes(out_dir=Path(args.out) / "batch-modes", seed=args.seed, epochs=min(200, args.epochs),
+                               decay_epochs=min(2000, args.epochs))
     _print_results(res2)
     print(f"plots and tables in {args.out}/")
     return 0

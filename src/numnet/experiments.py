@@ -124,7 +124,7 @@ def _pct(v):
 
 
 # ---------------------------------------------------------------------------------------------- experiments
-def compare_optimizers(out_dir=None, epochs=10000, n=300, noise=0.2, lr=0.0007, batch_size=64, seed=3,
+def compare_optimizers(out_dir=None, epochs=10000, n=300, noise=0.2, lr=0.0007, batch_size=64, seed=1,
                        verbose=False, dtype="float32") -> dict:
     """Gradient descent vs momentum vs Adam on the moons data (course 2, week 2); see the module docstring.
 
@@ -162,7 +162,7 @@ def compare_optimizers(out_dir=None, epochs=10000, n=300, noise=0.2, lr=0.0007, 
     return results
 
 
-def compare_batch_modes(out_dir=None, epochs=200, n=300, noise=0.2, lr=0.01, seed=3, decay_epochs=2000,
+def compare_batch_modes(out_dir=None, epochs=200, n=300, noise=0.2, lr=0.01, seed=1, decay_epochs=2000,
                         decay_lr=0.1, decay=0.001, decay_batch_size=64, adam_lr=0.01, verbose=False,
                         dtype="float32") -> dict:
     """Batch vs mini-batch vs stochastic gradient descent, and learning-rate decay, on the moons data.

@@ -1,0 +1,194 @@
+"""Reproduce the published figures: train each named recipe over several seeds and tabulate the results.
+
+    python benchmarks/reproduce.py                                   # every recipe, seeds 1,2,3
+    python benchmarks/reproduce.py --recipes nielsen-ch1,adam-100 --seeds 1 --out RESULTS.md
+
+Each run is the command line, in a subprocess:
+
+    python -m numnet train --recipe NAME --seed S --quiet --json-summary PATH --out MODEL
+
+whose JSON summary holds test_accuracy, best_val_accuracy, best_epoch, seconds and recipe. The published
+figure of a recipe comes from its `published` (percent) and `published_note` keys. Where the note says the
+book reports a *best epoch*, numnet's comparable figure is its best-epoch accuracy on the validation set
+(the 10,000 held-out training images); otherwise it is the final test accuracy. A recipe meets its floor when
+the mean over seeds of that figure is at least the published figure minus 0.5 percentage points.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FLOOR_PP = 0.5  # a recipe "meets the floor" within this many percentage points of the published figure
+
+
+def numnet_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "numnet", *args]
+
+
+def recipe_names() -> list[str]:
+    out = subprocess.run(numnet_cmd("recipes", "--names"), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"`numnet recipes --names` failed: {out.stderr.strip() or out.returncode}")
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def recipe_info(name) -> dict:
+    """The recipe's settings and description keys (published, published_note, description, source)."""
+    try:
+        from numnet.config import load_recipe
+
+        return load_recipe(name)
+    except Exception as e:  # noqa: BLE001 (a broken recipe is reported in the table, not fatal)
+        return {"_error": str(e)}
+
+
+def uses_best_epoch(info) -> bool:
+    return "best epoch" in str(info.get("published_note", "")).lower()
+
+
+def run_one(name, seed, work: Path) -> dict:
+    summary = work / f"{name}-seed{seed}.json"
+    model = work / f"{name}-seed{seed}.npz"
+    cmd = numnet_cmd("train", "--recipe", name, "--seed", str(seed), "--quiet", "--json-summary", str(summary),
+                     "--out", str(model))
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or not summary.exists():
+        err = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        return {"seed": seed, "error": err, "wall": wall}
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
+    except ValueError as e:
+        return {"seed": seed, "error": f"unreadable summary {summary}: {e}", "wall": wall}
+    data.update(seed=seed, wall=wall)
+    return data
+
+
+def mean_std(values):
+    """(mean, sample standard deviation) of numbers; std is 0 for a single value; None for none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def pct(ms):
+    if ms is None:
+        return "-"
+    m, s = ms
+    return f"{100 * m:.2f} ± {100 * s:.2f}%"
+
+
+def summarize(name, info, runs) -> dict:
+    ok = [r for r in runs if "error" not in r]
+    test = mean_std([r.get("test_accuracy") for r in ok])
+    best = mean_std([r.get("best_val_accuracy") for r in ok])
+    published = info.get("published")
+    best_epoch = uses_best_epoch(info)
+    compared = best if best_epoch else test
+    meets = None
+    if published is not None and compared is not None:
+        meets = 100 * compared[0] >= float(published) - FLOOR_PP
+    return {"recipe": name, "published": published, "published_note": info.get("published_note"),
+            "best_epoch_figure": best_epoch, "test": test, "best_val": best, "compared": compared, "meets": meets,
+            "seconds": mean_std([r.get("seconds") for r in ok]),
+            "best_epochs": [r.get("best_epoch") for r in ok], "n_ok": len(ok), "runs": runs,
+            "errors": [f"seed {r['seed']}: {r['error']}" for r in runs if "error" in r]}
+
+
+def report(rows, seeds, command) -> str:
+    head = ["recipe", "published", "numnet test accuracy", "numnet best epoch (validation)", "compared",
+            f"meets the floor (within {FLOOR_PP} pp or better)", "time per run", "rerun one seed"]
+    lines = ["# numnet: published figures reproduced", "",
+             f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} on {platform.node() or 'this machine'} "
+             f"(Python {platform.python_version()}) by", "", "```", command, "```", "",
+             f"Seeds {', '.join(map(str, seeds))}; figures are mean ± sample standard deviation over the seeds that "
+             "finished. 'numnet test accuracy' is the final model on the 10,000 MNIST test images; 'best epoch "
+             "(validation)' is the best per-epoch accuracy on the 10,000 held-out validation images, with the "
+             "epochs at which it occurred. 'compared' is the figure set against the published one: the best-epoch "
+             "figure where the source reports a best epoch, the test accuracy otherwise.", "",
+             "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        pub = "-" if r["published"] is None else f"{float(r['published']):.2f}%"
+        if r.get("published_note"):
+            pub += f" ({r['published_note']})"
+        best = pct(r["best_val"])
+        if r["best_val"] is not None and any(e is not None for e in r["best_epochs"]):
+            best += f" (epochs {', '.join(str(e) for e in r['best_epochs'])})"
+        meets = {True: "yes", False: "no", None: "-"}[r["meets"]]
+        if r["n_ok"] == 0:
+            meets = "failed"
+        compared = "best epoch" if r["best_epoch_figure"] else "test"
+        secs = "-" if r["seconds"] is None else f"{r['seconds'][0]:.0f} s"
+        cmd = f"`numnet train --recipe {r['recipe']} --seed {seeds[0]}`"
+        lines.append("| " + " | ".join([r["recipe"], pub, pct(r["test"]), best, compared, meets, secs, cmd]) + " |")
+    errors = [f"{r['recipe']}, {e}" for r in rows for e in r["errors"]]
+    if errors:
+        lines += ["", "## Failed runs", ""] + [f"- {e}" for e in errors]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--recipes", help="comma-separated recipe names (default: all, from `numnet recipes --names`)")
+    p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
+    p.add_argument("--out", default="RESULTS.md", help="markdown report (default RESULTS.md); rewritten after "
+                                                        "every run, so a long session keeps partial results")
+    p.add_argument("--work-dir", help="keep the JSON summaries and models here (default: a temporary folder)")
+    args = p.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    if not seeds:
+        p.error("--seeds is empty")
+    names = [s.strip() for s in args.recipes.split(",") if s.strip()] if args.recipes else recipe_names()
+    if not names:
+        p.error("no recipes to run")
+    command = "python benchmarks/reproduce.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = command.strip()
+
+    with tempfile.TemporaryDirectory(prefix="numnet-reproduce-") as tmp:
+        work = Path(args.work_dir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for name in names:
+            info = recipe_info(name)
+            runs = []
+            if "_error" in info:
+                runs = [{"seed": s, "error": info["_error"]} for s in seeds]
+            else:
+                for seed in seeds:
+                    print(f"{name} seed {seed} ...", end=" ", flush=True)
+                    r = run_one(name, seed, work)
+                    runs.append(r)
+                    if "error" in r:
+                        print(f"FAILED: {r['error']}", flush=True)
+                    else:
+                        best = r.get("best_val_accuracy")
+                        print(f"test {100 * r['test_accuracy']:.2f}%"
+                              + (f", best validation {100 * best:.2f}% (epoch {r.get('best_epoch')})" if best else "")
+                              + f", {r.get('seconds', r['wall']):.0f} s", flush=True)
+            rows.append(summarize(name, info, runs))
+            Path(args.out).write_text(report(rows, seeds, command), encoding="utf-8")
+        if args.work_dir:
+            (work / "results.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    text = report(rows, seeds, command)
+    print()
+    print(text)
+    print(f"written to {args.out}")
+    return 0 if all(r["n_ok"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
