@@ -63,6 +63,13 @@ class Optimizer:
     def __init__(self, lr):
         self.lr = _check_lr(lr)
         self._slots: dict[int, tuple[np.ndarray, dict]] = {}
+        self._buf = None  # one scratch buffer reused by every update: no temporary arrays per step
+
+    def _scratch(self, p):
+        n = p.size
+        if self._buf is None or self._buf.size < n or self._buf.dtype != p.dtype:
+            self._buf = np.empty(n, p.dtype)
+        return self._buf[:n].reshape(p.shape)
 
     def _slot(self, p: np.ndarray) -> dict:
         entry = self._slots.get(id(p))
@@ -129,7 +136,8 @@ class SGD(Optimizer):
     name = "sgd"
 
     def _update(self, p, g, slot):
-        p -= self.lr * g
+        step = np.multiply(g, self.lr, out=self._scratch(p))
+        p -= step
 
 
 @register
@@ -144,10 +152,12 @@ class Momentum(Optimizer):
         self.beta = _check_beta(beta, "momentum beta")
 
     def _update(self, p, g, slot):
-        v = slot["V"]
+        v, tmp = slot["V"], self._scratch(p)
+        np.multiply(g, 1 - self.beta, out=tmp)
         v *= self.beta
-        v += (1 - self.beta) * g
-        p -= self.lr * v
+        v += tmp
+        np.multiply(v, self.lr, out=tmp)
+        p -= tmp
 
     def config(self):
         return {**super().config(), "beta": self.beta}
@@ -166,10 +176,12 @@ class RMSprop(Optimizer):
         self.eps = _check_eps(eps)
 
     def _update(self, p, g, slot):
-        s = slot["S"]
+        s, d = slot["S"], self._scratch(p)
+        np.multiply(g, g, out=d)
+        d *= 1 - self.beta
         s *= self.beta
-        s += (1 - self.beta) * (g * g)
-        d = np.sqrt(s)
+        s += d
+        np.sqrt(s, out=d)
         d += self.eps
         np.divide(g, d, out=d)
         d *= self.lr
@@ -198,14 +210,17 @@ class Adam(Optimizer):
     def _update(self, p, g, slot):
         b1, b2 = self.beta1, self.beta2
         slot["t"] = t = slot["t"] + 1
-        v, s = slot["V"], slot["S"]
+        v, s, d = slot["V"], slot["S"], self._scratch(p)
+        np.multiply(g, 1 - b1, out=d)
         v *= b1
-        v += (1 - b1) * g
+        v += d
+        np.multiply(g, g, out=d)
+        d *= 1 - b2
         s *= b2
-        s += (1 - b2) * (g * g)
+        s += d
         # α·V̂/(√Ŝ + ε) computed as α_t·V/(√S + ε·√(1 − β2ᵗ)) with α_t = α·√(1 − β2ᵗ)/(1 − β1ᵗ): same value, fewer passes
         c2 = math.sqrt(1 - b2 ** t)
-        d = np.sqrt(s)
+        np.sqrt(s, out=d)
         d += self.eps * c2
         np.divide(v, d, out=d)
         d *= self.lr * c2 / (1 - b1 ** t)
