@@ -62,31 +62,33 @@ class Optimizer:
 
     def __init__(self, lr):
         self.lr = _check_lr(lr)
-        self._slots: dict[int, tuple[np.ndarray, dict]] = {}
-        self._buf = None  # one scratch buffer reused by every update: no temporary arrays per step
+        # id(p) -> (p, slot, scratch): the scratch array holds each update's intermediate, so a step
+        # allocates no temporaries (state_dict exports only the slot)
+        self._slots: dict[int, tuple[np.ndarray, dict, np.ndarray]] = {}
 
-    def _scratch(self, p):
-        n = p.size
-        if self._buf is None or self._buf.size < n or self._buf.dtype != p.dtype:
-            self._buf = np.empty(n, p.dtype)
-        return self._buf[:n].reshape(p.shape)
-
-    def _slot(self, p: np.ndarray) -> dict:
+    def _entry(self, p: np.ndarray):
         entry = self._slots.get(id(p))
         if entry is None or entry[0] is not p:
-            entry = (p, self._new_slot(p))
-            self._slots[id(p)] = entry
-        return entry[1]
+            entry = self._slots[id(p)] = (p, self._new_slot(p), np.empty_like(p))
+        return entry
+
+    def _slot(self, p: np.ndarray) -> dict:
+        return self._entry(p)[1]
 
     def _new_slot(self, p) -> dict:
         return {k: np.zeros_like(p) for k in self.slot_names}
 
     def step(self, params, grads) -> None:
         """Update every parameter in place from its gradient."""
+        slots, update = self._slots, self._update
         for p, g in zip(params, grads):
-            self._update(p, g, self._slot(p))
+            entry = slots.get(id(p))
+            if entry is None or entry[0] is not p:
+                entry = self._entry(p)
+            update(p, g, entry[1], entry[2])
 
-    def _update(self, p, g, slot):
+    def _update(self, p, g, slot, d):
+        """Update p in place from g; `slot` is p's state, `d` a scratch array shaped like p."""
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -122,7 +124,7 @@ class Optimizer:
                     slot[k] = v.astype(p.dtype, copy=True)
                 else:
                     slot[k] = type(slot[k])(v)
-            self._slots[id(p)] = (p, slot)
+            self._slots[id(p)] = (p, slot, np.empty_like(p))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
@@ -135,9 +137,9 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def _update(self, p, g, slot):
-        step = np.multiply(g, self.lr, out=self._scratch(p))
-        p -= step
+    def _update(self, p, g, slot, d):
+        np.multiply(g, self.lr, out=d)
+        p -= d
 
 
 @register
@@ -151,8 +153,8 @@ class Momentum(Optimizer):
         super().__init__(lr)
         self.beta = _check_beta(beta, "momentum beta")
 
-    def _update(self, p, g, slot):
-        v, tmp = slot["V"], self._scratch(p)
+    def _update(self, p, g, slot, tmp):
+        v = slot["V"]
         np.multiply(g, 1 - self.beta, out=tmp)
         v *= self.beta
         v += tmp
@@ -175,8 +177,8 @@ class RMSprop(Optimizer):
         self.beta = _check_beta(beta, "rmsprop beta")
         self.eps = _check_eps(eps)
 
-    def _update(self, p, g, slot):
-        s, d = slot["S"], self._scratch(p)
+    def _update(self, p, g, slot, d):
+        s = slot["S"]
         np.multiply(g, g, out=d)
         d *= 1 - self.beta
         s *= self.beta
@@ -207,10 +209,10 @@ class Adam(Optimizer):
     def _new_slot(self, p):
         return {"V": np.zeros_like(p), "S": np.zeros_like(p), "t": 0}
 
-    def _update(self, p, g, slot):
+    def _update(self, p, g, slot, d):
         b1, b2 = self.beta1, self.beta2
         slot["t"] = t = slot["t"] + 1
-        v, s, d = slot["V"], slot["S"], self._scratch(p)
+        v, s = slot["V"], slot["S"]
         np.multiply(g, 1 - b1, out=d)
         v *= b1
         v += d
