@@ -12,6 +12,10 @@ figure of a recipe comes from its `published` (percent) and `published_note` key
 book reports a *best epoch*, numnet's comparable figure is its best-epoch accuracy on the validation set
 (the 10,000 held-out training images); otherwise it is the final test accuracy. A recipe meets its floor when
 the mean over seeds of that figure is at least the published figure minus 0.5 percentage points.
+
+After the recipes, the course's optimizer comparison on the moons data runs once per `--moons-seeds` seed
+(in process, `numnet.experiments.compare_optimizers`) and gets its own table. `--discussion FILE` appends a
+hand-written section (why a figure falls short) to the report.
 """
 from __future__ import annotations
 
@@ -28,6 +32,23 @@ import time
 from pathlib import Path
 
 FLOOR_PP = 0.5  # a recipe "meets the floor" within this many percentage points of the published figure
+
+
+def machine() -> str:
+    """When and where: date, CPU count, Python and NumPy versions."""
+    import os
+
+    import numpy
+
+    return (f"{datetime.datetime.now().isoformat(timespec='seconds')} on {platform.node() or 'this machine'} "
+            f"({os.cpu_count()} CPUs, {platform.machine()}; Python {platform.python_version()}, "
+            f"NumPy {numpy.__version__})")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def numnet_cmd(*args) -> list[str]:
@@ -74,6 +95,12 @@ def run_one(name, seed, work: Path) -> dict:
     return data
 
 
+def md_table(head, rows) -> list[str]:
+    """Markdown table lines: a header row, the separator, one line per row of cells."""
+    return ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"] + \
+        ["| " + " | ".join(cells) + " |" for cells in rows]
+
+
 def mean_std(values):
     """(mean, sample standard deviation) of numbers; std is 0 for a single value; None for none."""
     values = [v for v in values if v is not None]
@@ -106,18 +133,52 @@ def summarize(name, info, runs) -> dict:
             "errors": [f"seed {r['seed']}: {r['error']}" for r in runs if "error" in r]}
 
 
-def report(rows, seeds, command) -> str:
+def run_moons(seeds) -> dict:
+    """The course's optimizer comparison on the moons data, once per seed (numnet.experiments, in process)."""
+    from numnet.experiments import COURSE_ACCURACY, compare_optimizers
+
+    per_seed = {}
+    for seed in seeds:
+        print(f"moons optimizer comparison, seed {seed} ...", end=" ", flush=True)
+        res = compare_optimizers(seed=seed)
+        per_seed[seed] = {k: {"accuracy": r["accuracy"], "seconds": r["seconds"]} for k, r in res.items()}
+        print(", ".join(f"{k} {100 * r['accuracy']:.1f}%" for k, r in res.items()), flush=True)
+    return {"course": dict(COURSE_ACCURACY), "per_seed": per_seed}
+
+
+def moons_report(moons) -> list[str]:
+    seeds = list(moons["per_seed"])
+    names = list(moons["course"])
+    head = ["optimizer", "course (training accuracy)"] + [f"seed {s}" for s in seeds] + ["mean ± std"]
+    lines = ["", "## Optimizer comparison on the moons data", "",
+             "The course's experiment (`numnet compare-optimizers --seed S`): 300 points with noise 0.2 from "
+             "numnet's seeded generator, [2, 5, 2, 1] ReLU-ReLU-sigmoid, He init, cross-entropy, mini-batch 64, "
+             "α = 0.0007, 10,000 epochs, momentum β = 0.9, Adam's defaults. Final training accuracy; every optimizer "
+             "starts from the same weights. A seed fixes the data, the weights and the batch order.", ""]
+    rows = []
+    for k in names:
+        accs = [moons["per_seed"][s][k]["accuracy"] for s in seeds]
+        rows.append([k, f"{100 * moons['course'][k]:.1f}%"] + [f"{100 * a:.1f}%" for a in accs] + [pct(mean_std(accs))])
+    lines += md_table(head, rows)
+    ahead = [s for s in seeds if moons["per_seed"][s]["adam"]["accuracy"]
+             >= max(moons["per_seed"][s]["gd"]["accuracy"], moons["per_seed"][s]["momentum"]["accuracy"]) + 0.05]
+    lines += ["", f"Adam ahead of both gradient descent and momentum by at least 5 percentage points (the course's "
+                  f"ordering) in {len(ahead)} of {len(seeds)} seeds"
+              + (f" ({', '.join(map(str, ahead))})" if ahead else "") + "."]
+    return lines
+
+
+def report(rows, seeds, command, moons=None, discussion=None, generated=None) -> str:
     head = ["recipe", "published", "numnet test accuracy", "numnet best epoch (validation)", "compared",
             f"meets the floor (within {FLOOR_PP} pp or better)", "time per run", "rerun one seed"]
     lines = ["# numnet: published figures reproduced", "",
-             f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} on {platform.node() or 'this machine'} "
-             f"(Python {platform.python_version()}) by", "", "```", command, "```", "",
+             f"Generated {generated or machine()} by", "", "```", command, "```", "",
              f"Seeds {', '.join(map(str, seeds))}; figures are mean ± sample standard deviation over the seeds that "
              "finished. 'numnet test accuracy' is the final model on the 10,000 MNIST test images; 'best epoch "
              "(validation)' is the best per-epoch accuracy on the 10,000 held-out validation images, with the "
              "epochs at which it occurred. 'compared' is the figure set against the published one: the best-epoch "
-             "figure where the source reports a best epoch, the test accuracy otherwise.", "",
-             "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+             "figure where the source reports a best epoch, the test accuracy otherwise.", ""]
+    cells = []
     for r in rows:
         pub = "-" if r["published"] is None else f"{float(r['published']):.2f}%"
         if r.get("published_note"):
@@ -131,10 +192,15 @@ def report(rows, seeds, command) -> str:
         compared = "best epoch" if r["best_epoch_figure"] else "test"
         secs = "-" if r["seconds"] is None else f"{r['seconds'][0]:.0f} s"
         cmd = f"`numnet train --recipe {r['recipe']} --seed {seeds[0]}`"
-        lines.append("| " + " | ".join([r["recipe"], pub, pct(r["test"]), best, compared, meets, secs, cmd]) + " |")
+        cells.append([r["recipe"], pub, pct(r["test"]), best, compared, meets, secs, cmd])
+    lines += md_table(head, cells)
     errors = [f"{r['recipe']}, {e}" for r in rows for e in r["errors"]]
     if errors:
         lines += ["", "## Failed runs", ""] + [f"- {e}" for e in errors]
+    if moons:
+        lines += moons_report(moons)
+    if discussion:
+        lines += ["", discussion.strip()]
     return "\n".join(lines) + "\n"
 
 
@@ -144,6 +210,13 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
     p.add_argument("--out", default="RESULTS.md", help="markdown report (default RESULTS.md); rewritten after "
                                                         "every run, so a long session keeps partial results")
+    p.add_argument("--moons-seeds", default="1,2,3,4,5",
+                   help="seeds for the moons optimizer comparison (default 1,2,3,4,5; empty to skip)")
+    p.add_argument("--discussion", help="a markdown file appended to the report (what the numbers mean, why "
+                                        "a figure falls short)")
+    p.add_argument("--json", metavar="PATH", help="also write the raw results (every run, the moons table) as JSON")
+    p.add_argument("--from-json", metavar="PATH", help="run nothing: rewrite the report from a --json file "
+                                                       "(e.g. after editing the --discussion file)")
     p.add_argument("--work-dir", help="keep the JSON summaries and models here (default: a temporary folder)")
     args = p.parse_args(argv)
     try:
@@ -152,12 +225,33 @@ def main(argv=None) -> int:
         p.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
     if not seeds:
         p.error("--seeds is empty")
+    try:
+        moons_seeds = [int(s) for s in args.moons_seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--moons-seeds must be comma-separated integers, got {args.moons_seeds!r}")
+    discussion = None
+    if args.discussion:
+        try:
+            discussion = Path(args.discussion).read_text(encoding="utf-8")
+        except OSError as e:
+            p.error(f"cannot read --discussion file {args.discussion}: {e.strerror}")
+    if args.from_json:
+        try:
+            saved = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+            text = report(saved["rows"], saved["seeds"], saved["command"], saved.get("moons"), discussion,
+                          saved["generated"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            p.error(f"cannot use --from-json file {args.from_json}: {e}")
+        write_atomic(Path(args.out), text)
+        print(f"written to {args.out} from {args.from_json}")
+        return 0
     names = [s.strip() for s in args.recipes.split(",") if s.strip()] if args.recipes else recipe_names()
     if not names:
         p.error("no recipes to run")
     command = "python benchmarks/reproduce.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     command = command.strip()
 
+    generated = machine()
     with tempfile.TemporaryDirectory(prefix="numnet-reproduce-") as tmp:
         work = Path(args.work_dir or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -180,10 +274,15 @@ def main(argv=None) -> int:
                               + (f", best validation {100 * best:.2f}% (epoch {r.get('best_epoch')})" if best else "")
                               + f", {r.get('seconds', r['wall']):.0f} s", flush=True)
             rows.append(summarize(name, info, runs))
-            Path(args.out).write_text(report(rows, seeds, command), encoding="utf-8")
+            write_atomic(Path(args.out), report(rows, seeds, command, discussion=discussion, generated=generated))
         if args.work_dir:
             (work / "results.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    text = report(rows, seeds, command)
+    moons = run_moons(moons_seeds) if moons_seeds else None
+    text = report(rows, seeds, command, moons, discussion, generated)
+    write_atomic(Path(args.out), text)
+    if args.json:
+        write_atomic(Path(args.json), json.dumps({"generated": generated, "command": command, "seeds": seeds,
+                                                  "rows": rows, "moons": moons}, indent=1))
     print()
     print(text)
     print(f"written to {args.out}")

@@ -431,36 +431,34 @@ class Network:
         if evaluation_data is None and (monitor_evaluation_cost or monitor_evaluation_accuracy or early_stopping_n):
             raise ValueError("monitoring or early stopping on evaluation data needs evaluation_data")
         X, T, kind = self._data(training_data, "training_data")
-        n = len(X)
         need_eval = monitor_evaluation_cost or monitor_evaluation_accuracy or early_stopping_n
         if need_eval:
             Xe, Te, kind_e = self._data(evaluation_data, "evaluation_data")
         evaluation_cost, evaluation_accuracy, training_cost, training_accuracy = [], [], [], []
         best = {"accuracy": -1, "wait": 0}
 
+        def monitor(name, X_, T_, kind_, costs, accuracies):
+            """Measure one data set (L2 term with λ/len(data), as the book does); record and print what is asked."""
+            cost, correct = self._measure(X_, T_, kind_, lmbda, len(X_))
+            if costs is not None:
+                costs.append(cost)
+                if verbose:
+                    print(f"Cost on {name} data: {cost}")
+            if accuracies is not None:
+                accuracies.append(correct)
+                if verbose:
+                    print(f"Accuracy on {name} data: {correct} / {len(X_)}")
+            return correct
+
         def on_epoch_end(epoch, history):
             if verbose:
                 print(f"Epoch {epoch - 1} training complete")
             if monitor_training_cost or monitor_training_accuracy:
-                cost, correct = self._measure(X, T, kind, lmbda, n)
-                if monitor_training_cost:
-                    training_cost.append(cost)
-                    if verbose:
-                        print(f"Cost on training data: {cost}")
-                if monitor_training_accuracy:
-                    training_accuracy.append(correct)
-                    if verbose:
-                        print(f"Accuracy on training data: {correct} / {n}")
+                monitor("training", X, T, kind, training_cost if monitor_training_cost else None,
+                        training_accuracy if monitor_training_accuracy else None)
             if need_eval:
-                cost, correct = self._measure(Xe, Te, kind_e, lmbda, len(Xe))
-                if monitor_evaluation_cost:
-                    evaluation_cost.append(cost)
-                    if verbose:
-                        print(f"Cost on evaluation data: {cost}")
-                if monitor_evaluation_accuracy:
-                    evaluation_accuracy.append(correct)
-                    if verbose:
-                        print(f"Accuracy on evaluation data: {correct} / {len(Xe)}")
+                correct = monitor("evaluation", Xe, Te, kind_e, evaluation_cost if monitor_evaluation_cost else None,
+                                  evaluation_accuracy if monitor_evaluation_accuracy else None)
                 if verbose:
                     print()
                 if early_stopping_n:
@@ -512,6 +510,19 @@ class Network1(Network):
         if test_data is not None:
             Xt, Tt, kind_t = self._data(test_data, "test_data")
         counts = []
+
+        def monitor(name, X_, T_, kind_, costs, accuracies):
+            """Measure one data set (L2 term with λ/len(data), as the book does); record and print what is asked."""
+            cost, correct = self._measure(X_, T_, kind_, lmbda, len(X_))
+            if costs is not None:
+                costs.append(cost)
+                if verbose:
+                    print(f"Cost on {name} data: {cost}")
+            if accuracies is not None:
+                accuracies.append(correct)
+                if verbose:
+                    print(f"Accuracy on {name} data: {correct} / {len(X_)}")
+            return correct
 
         def on_epoch_end(epoch, history):
             if test_data is not None:

@@ -1,0 +1,109 @@
+"""The benchmark scripts' arithmetic and reports (their full runs are too long for the test suite)."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name):
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    return _load("reproduce")
+
+
+@pytest.fixture(scope="module")
+def speed():
+    return _load("speed")
+
+
+# ---------------------------------------------------------------------------------------------- reproduce.py
+def test_mean_std(reproduce):
+    assert reproduce.mean_std([]) is None
+    assert reproduce.mean_std([0.5]) == (0.5, 0.0)
+    m, s = reproduce.mean_std([0.9, 0.95, None, 1.0])
+    assert m == pytest.approx(0.95) and s == pytest.approx(0.05)
+
+
+def test_summarize_compares_best_epoch_or_test(reproduce):
+    runs = [{"seed": 1, "test_accuracy": 0.950, "best_val_accuracy": 0.952, "best_epoch": 20, "seconds": 10},
+            {"seed": 2, "test_accuracy": 0.948, "best_val_accuracy": 0.950, "best_epoch": 25, "seconds": 12},
+            {"seed": 3, "error": "boom"}]
+    best = reproduce.summarize("r", {"published": 95.42, "published_note": "best epoch on test data"}, runs)
+    assert best["best_epoch_figure"] and best["compared"] == best["best_val"]
+    assert best["meets"] is True  # 95.1 >= 95.42 - 0.5
+    assert best["n_ok"] == 2 and best["errors"] == ["seed 3: boom"]
+    test = reproduce.summarize("r", {"published": 95.6, "published_note": "test accuracy"}, runs)
+    assert not test["best_epoch_figure"] and test["meets"] is False  # 94.9 < 95.1
+    assert reproduce.summarize("r", {}, runs)["meets"] is None
+    text = reproduce.report([best, test], [1, 2, 3], "python benchmarks/reproduce.py")
+    assert "| r | 95.42% (best epoch on test data) | 94.90 ± 0.14% | 95.10 ± 0.14% (epochs 20, 25) | best epoch | yes" \
+        in text
+    assert "## Failed runs" in text and "r, seed 3: boom" in text
+
+
+def test_moons_report_counts_the_course_ordering(reproduce):
+    moons = {"course": {"gd": 0.797, "momentum": 0.797, "adam": 0.94},
+             "per_seed": {1: {"gd": {"accuracy": 0.80}, "momentum": {"accuracy": 0.81}, "adam": {"accuracy": 0.95}},
+                          2: {"gd": {"accuracy": 0.90}, "momentum": {"accuracy": 0.90}, "adam": {"accuracy": 0.92}}}}
+    text = "\n".join(reproduce.moons_report(moons))
+    assert "| adam | 94.0% | 95.0% | 92.0% | 93.50 ± 2.12% |" in text
+    assert "in 1 of 2 seeds (1)" in text
+
+
+# ---------------------------------------------------------------------------------------------- speed.py
+def test_epoch_flops_counts_forward_backward_and_input_gradients(speed):
+    # [784,30,10]: layer 1 forward + dW (no dX), layer 2 forward + dW + dX; 2 FLOPs per multiply-add
+    assert speed.epoch_flops([784, 30, 10], 1) == 2 * 2 * 784 * 30 + 3 * 2 * 30 * 10
+    assert speed.epoch_flops([4, 3], 5) == 5 * 2 * 2 * 4 * 3
+
+
+def test_time_products_runs_the_epochs_products(speed):
+    X = np.random.default_rng(0).random((50, 6), dtype=np.float32)
+    cfg = {"sizes": [6, 4, 2], "batch_size": 16}
+    times = speed.time_products(cfg, X, "float32", 2)
+    assert len(times) == 2 and all(t > 0 for t in times)
+
+
+def _fake_results(numnet_b, torch_b, products_b, race):
+    bound = {"float32": 0.1, "float64": 0.2}
+    return {"configs": {"B": {"bound": bound, "products": {"float32": products_b}, "rows": [
+        {"framework": "numnet", "dtype": "float32", "s_per_epoch": numnet_b},
+        {"framework": "PyTorch 2.13.0+cpu", "dtype": "float32", "s_per_epoch": torch_b}]}},
+        "speedup": {"float32": 8.5, "float64": 6.0}, "target": race}
+
+
+def test_targets_section_states_each_target_and_the_cause_of_a_miss(speed):
+    race = {"accuracy": 0.98, "runs": {
+        "numnet": [{"seconds": 10.0, "reached": True}, {"seconds": 12.0, "reached": True},
+                   {"seconds": 30.0, "reached": False}],
+        "PyTorch": [{"seconds": 11.0, "reached": True}, {"seconds": 14.0, "reached": True},
+                    {"seconds": 15.0, "reached": True}]}}
+    text = "\n".join(speed.targets_section(_fake_results(0.2, 0.3, 0.16, race)))
+    assert "Config B, faster than PyTorch per epoch (float32): numnet 0.200 s vs PyTorch 0.300 s: **met**" in text
+    assert "within 1.5× of the lower bound at batch 128 (float32): 2.00×: **NOT met**" in text
+    assert "take 0.160 s = 1.60× the bound" in text and "62% of its large-matrix throughput" in text
+    assert "(float32): 8.5×: **met**" in text and "float64" not in text
+    assert "numnet 12.0 s vs PyTorch 14.0 s: **met**" in text
+    text = "\n".join(speed.targets_section(_fake_results(0.14, 0.13, 0.12, None)))
+    assert "**NOT met**" in text and "1.40×: **met**" in text and "Measured cause" not in text
+
+
+def test_targets_section_when_nobody_reaches_the_target(speed):
+    race = {"accuracy": 0.98, "runs": {"numnet": [{"seconds": 5.0, "reached": False}],
+                                       "PyTorch": [{"seconds": 6.0, "reached": False}]}}
+    text = "\n".join(speed.targets_section(_fake_results(0.2, 0.3, 0.16, race)))
+    assert "numnet not reached vs PyTorch not reached: **NOT met**" in text
