@@ -511,19 +511,6 @@ class Network1(Network):
             Xt, Tt, kind_t = self._data(test_data, "test_data")
         counts = []
 
-        def monitor(name, X_, T_, kind_, costs, accuracies):
-            """Measure one data set (L2 term with λ/len(data), as the book does); record and print what is asked."""
-            cost, correct = self._measure(X_, T_, kind_, lmbda, len(X_))
-            if costs is not None:
-                costs.append(cost)
-                if verbose:
-                    print(f"Cost on {name} data: {cost}")
-            if accuracies is not None:
-                accuracies.append(correct)
-                if verbose:
-                    print(f"Accuracy on {name} data: {correct} / {len(X_)}")
-            return correct
-
         def on_epoch_end(epoch, history):
             if test_data is not None:
                 correct = self._measure(Xt, Tt, kind_t)[1]
