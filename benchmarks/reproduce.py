@@ -31,6 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from numnet.experiments import format_table
+from numnet.files import write_text_atomic
+
 FLOOR_PP = 0.5  # a recipe "meets the floor" within this many percentage points of the published figure
 
 
@@ -43,12 +46,6 @@ def machine() -> str:
     return (f"{datetime.datetime.now().isoformat(timespec='seconds')} on {platform.node() or 'this machine'} "
             f"({os.cpu_count()} CPUs, {platform.machine()}; Python {platform.python_version()}, "
             f"NumPy {numpy.__version__})")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def numnet_cmd(*args) -> list[str]:
@@ -93,12 +90,6 @@ def run_one(name, seed, work: Path) -> dict:
         return {"seed": seed, "error": f"unreadable summary {summary}: {e}", "wall": wall}
     data.update(seed=seed, wall=wall)
     return data
-
-
-def md_table(head, rows) -> list[str]:
-    """Markdown table lines: a header row, the separator, one line per row of cells."""
-    return ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"] + \
-        ["| " + " | ".join(cells) + " |" for cells in rows]
 
 
 def mean_std(values):
@@ -159,7 +150,7 @@ def moons_report(moons) -> list[str]:
     for k in names:
         accs = [moons["per_seed"][s][k]["accuracy"] for s in seeds]
         rows.append([k, f"{100 * moons['course'][k]:.1f}%"] + [f"{100 * a:.1f}%" for a in accs] + [pct(mean_std(accs))])
-    lines += md_table(head, rows)
+    lines.append(format_table(rows, head))
     ahead = [s for s in seeds if moons["per_seed"][s]["adam"]["accuracy"]
              >= max(moons["per_seed"][s]["gd"]["accuracy"], moons["per_seed"][s]["momentum"]["accuracy"]) + 0.05]
     lines += ["", f"Adam ahead of both gradient descent and momentum by at least 5 percentage points (the course's "
@@ -193,7 +184,7 @@ def report(rows, seeds, command, moons=None, discussion=None, generated=None) ->
         secs = "-" if r["seconds"] is None else f"{r['seconds'][0]:.0f} s"
         cmd = f"`numnet train --recipe {r['recipe']} --seed {seeds[0]}`"
         cells.append([r["recipe"], pub, pct(r["test"]), best, compared, meets, secs, cmd])
-    lines += md_table(head, cells)
+    lines.append(format_table(cells, head))
     errors = [f"{r['recipe']}, {e}" for r in rows for e in r["errors"]]
     if errors:
         lines += ["", "## Failed runs", ""] + [f"- {e}" for e in errors]
@@ -242,7 +233,7 @@ def main(argv=None) -> int:
                           saved["generated"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             p.error(f"cannot use --from-json file {args.from_json}: {e}")
-        write_atomic(Path(args.out), text)
+        write_text_atomic(Path(args.out), text)
         print(f"written to {args.out} from {args.from_json}")
         return 0
     names = [s.strip() for s in args.recipes.split(",") if s.strip()] if args.recipes else recipe_names()
@@ -274,14 +265,14 @@ def main(argv=None) -> int:
                               + (f", best validation {100 * best:.2f}% (epoch {r.get('best_epoch')})" if best else "")
                               + f", {r.get('seconds', r['wall']):.0f} s", flush=True)
             rows.append(summarize(name, info, runs))
-            write_atomic(Path(args.out), report(rows, seeds, command, discussion=discussion, generated=generated))
+            write_text_atomic(Path(args.out), report(rows, seeds, command, discussion=discussion, generated=generated))
         if args.work_dir:
-            (work / "results.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+            write_text_atomic(work / "results.json", json.dumps(rows, indent=1))
     moons = run_moons(moons_seeds) if moons_seeds else None
     text = report(rows, seeds, command, moons, discussion, generated)
-    write_atomic(Path(args.out), text)
+    write_text_atomic(Path(args.out), text)
     if args.json:
-        write_atomic(Path(args.json), json.dumps({"generated": generated, "command": command, "seeds": seeds,
+        write_text_atomic(Path(args.json), json.dumps({"generated": generated, "command": command, "seeds": seeds,
                                                   "rows": rows, "moons": moons}, indent=1))
     print()
     print(text)

@@ -40,6 +40,7 @@ import reference  # noqa: E402  (benchmarks/reference.py)
 import numnet  # noqa: E402
 from numnet import Adam, Network, SGD  # noqa: E402
 from numnet.datasets import load_mnist, one_hot  # noqa: E402
+from numnet.experiments import format_table  # noqa: E402
 
 EPOCH = 50_000  # examples per epoch that every s/epoch figure refers to
 TORCH_HINT = "pip install torch==2.13.0"
@@ -362,12 +363,6 @@ def torch_time_to(torch, target, train, test, max_epochs, seed):
 
 
 # ---------------------------------------------------------------------------------------------- report
-def md_table(headers, rows) -> str:
-    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
 def fmt_s(x):
     return "-" if x is None else (f"{x:.3f}" if x < 10 else f"{x:.1f}")
 
@@ -436,7 +431,7 @@ def build_report(res, args, command) -> str:
     L += ["", "## Matrix-product throughput", "",
           f"Best of {res['matmul']['repeats']} products of two {res['matmul']['n']}×{res['matmul']['n']} matrices "
           "(2n³ FLOPs each), NumPy `matmul`.", "",
-          md_table(["dtype", "GFLOP/s"], [(d, f"{g:.1f}") for d, g in res["matmul"]["gflops"].items()]), ""]
+          format_table([(d, f"{g:.1f}") for d, g in res["matmul"]["gflops"].items()], ["dtype", "GFLOP/s"]), ""]
     L += ["## Seconds per epoch", "",
           f"An epoch is {EPOCH:,} training examples (the book's training set). Each figure is the **median** of "
           f"{args.repeats} epochs after one untimed warm-up epoch"
@@ -464,7 +459,7 @@ def build_report(res, args, command) -> str:
         for d, p in c.get("products", {}).items():
             rows.append((f"*matrix products alone, same shapes*", d, fmt_s(p), "-", f"{p / c['bound'][d]:.1f}×",
                          "floor for any framework on this BLAS"))
-        L += [md_table(["framework", "dtype", "s/epoch", "vs numnet", "× bound", "note"], rows), ""]
+        L += [format_table(rows, ["framework", "dtype", "s/epoch", "vs numnet", "× bound", "note"]), ""]
         if c.get("fit_overhead"):
             L += ["numnet `fit` per-call overhead (wall time of the call minus its epoch time, median): "
                   + ", ".join(f"{d} {v:.3f} s" for d, v in c["fit_overhead"].items()), ""]
@@ -499,8 +494,8 @@ def build_report(res, args, command) -> str:
             rows.append((name, med, ", ".join(f"{r['seconds']:.1f} s" if r["reached"] else "not reached" for r in runs),
                          ", ".join(str(r["epochs"]) for r in runs), f"{per_epoch:.2f} s",
                          ", ".join(f"{100 * r['accuracy']:.2f}%" for r in runs)))
-        L += [md_table(["framework", "median time to target", "time per seed", "epochs per seed",
-                        "s/epoch (median)", "final test accuracy per seed"], rows), ""]
+        L += [format_table(rows, ["framework", "median time to target", "time per seed", "epochs per seed",
+                                  "s/epoch (median)", "final test accuracy per seed"]), ""]
     L += targets_section(res)
     if res["notes"]:
         L += ["## Notes", ""] + [f"- {n}" for n in res["notes"]] + [""]
@@ -607,8 +602,6 @@ def main(argv=None) -> int:
             X, y, _ = data[d]
             log(f"config {key}: matrix products alone {d} ...")
             c["products"][d] = statistics.median(time_products(cfg, X, d, args.repeats)) * scale
-        for d in dtypes:
-            X, y, _ = data[d]
             log(f"config {key}: numnet {d} ...")
             epoch, wall = time_numnet(cfg, X, y, d, args.repeats, args.seed)
             r = row("numnet", d, epoch, bound[d])

@@ -80,12 +80,9 @@ class Optimizer:
 
     def step(self, params, grads) -> None:
         """Update every parameter in place from its gradient."""
-        slots, update = self._slots, self._update
         for p, g in zip(params, grads):
-            entry = slots.get(id(p))
-            if entry is None or entry[0] is not p:
-                entry = self._entry(p)
-            update(p, g, entry[1], entry[2])
+            _, slot, scratch = self._entry(p)
+            self._update(p, g, slot, scratch)
 
     def _update(self, p, g, slot, d):
         """Update p in place from g; `slot` is p's state, `d` a scratch array shaped like p."""
