@@ -1,5 +1,6 @@
 """The benchmark scripts' arithmetic and reports (their full runs are too long for the test suite)."""
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -107,3 +108,34 @@ def test_targets_section_when_nobody_reaches_the_target(speed):
                                        "PyTorch": [{"seconds": 6.0, "reached": False}]}}
     text = "\n".join(speed.targets_section(_fake_results(0.2, 0.3, 0.16, race)))
     assert "numnet not reached vs PyTorch not reached: **NOT met**" in text
+
+
+def test_report_rewritten_from_json_with_a_discussion(reproduce, tmp_path):
+    runs = [{"seed": 1, "test_accuracy": 0.95, "best_val_accuracy": 0.952, "best_epoch": 20, "seconds": 10}]
+    row = reproduce.summarize("r", {"published": 95.42, "published_note": "best epoch on test data"}, runs)
+    moons = {"course": {"gd": 0.797, "momentum": 0.797, "adam": 0.94},
+             "per_seed": {"1": {"gd": {"accuracy": 0.8}, "momentum": {"accuracy": 0.8}, "adam": {"accuracy": 0.9}}}}
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps({"generated": "then", "command": "python benchmarks/reproduce.py --seeds 1",
+                                 "seeds": [1], "rows": [row], "moons": moons}), encoding="utf-8")
+    disc = tmp_path / "why.md"
+    disc.write_text("## Why\n\nBecause.\n", encoding="utf-8")
+    out = tmp_path / "RESULTS.md"
+    assert reproduce.main(["--from-json", str(saved), "--discussion", str(disc), "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "Generated then by" in text and "python benchmarks/reproduce.py --seeds 1" in text
+    assert "| r | 95.42% (best epoch on test data) | 95.00 ± 0.00% |" in text
+    assert "| adam | 94.0% | 90.0% |" in text and "in 1 of 1 seeds (1)" in text
+    assert text.rstrip().endswith("Because.")
+
+
+@pytest.mark.parametrize("content", [None, "not json", "{}"])
+def test_from_json_rejects_a_missing_or_broken_file(reproduce, tmp_path, content, capsys):
+    path = tmp_path / "results.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        reproduce.main(["--from-json", str(path), "--out", str(tmp_path / "R.md")])
+    assert e.value.code == 2
+    assert "cannot use --from-json file" in capsys.readouterr().err
+    assert not (tmp_path / "R.md").exists()
