@@ -56,6 +56,65 @@ def test_summarize_compares_best_epoch_or_test(reproduce):
     assert "## Failed runs" in text and "r, seed 3: boom" in text
 
 
+def _run(seed, best, test=0.9):
+    return {"seed": seed, "test_accuracy": test, "best_val_accuracy": best, "best_epoch": 30, "seconds": 10}
+
+
+def test_summarize_best_of_k_runs_groups_seeds_in_order(reproduce):
+    info = {"published": 95.42, "published_note": "best epoch on test data, best of three runs",
+            "published_runs": 3}
+    runs = [_run(1, 0.955), _run(2, 0.953), _run(3, 0.86), _run(4, 0.951), {"seed": 5, "error": "boom"},
+            _run(6, 0.957), _run(7, 0.99)]
+    row = reproduce.summarize("ch1", info, runs)
+    # seeds 1-3 give their best (95.5); seeds 4-6 hold a failed run and 7 has no full group: left out
+    assert row["groups"] == [([1, 2, 3], 0.955)]
+    assert row["compared"] == (0.955, 0.0) and row["meets"] is True
+    assert row["best_val"][0] == pytest.approx((0.955 + 0.953 + 0.86 + 0.951 + 0.957 + 0.99) / 6)
+    assert reproduce.compared_cell(row) == "best epoch, best of 3 runs (seeds 1, 2, 3: 95.50%)"
+    two = reproduce.summarize("ch1", info, [_run(s, b) for s, b in enumerate([0.95, 0.86, 0.94, 0.80, 0.85, 0.70], 1)])
+    assert [g[1] for g in two["groups"]] == [0.95, 0.85]
+    assert two["compared"][0] == pytest.approx(0.90) and two["meets"] is False  # 90.0 < 94.92
+    assert reproduce.compared_cell(two).startswith("best epoch, best of 3 runs: 90.00 ± 7.07% over 2 groups (seeds 1")
+    short = reproduce.summarize("ch1", info, runs[:2])
+    assert short["compared"] is None and short["meets"] is None
+    assert "no complete group of 3 seeds" in reproduce.compared_cell(short)
+    # a single run per published figure: the plain mean, as before
+    plain = reproduce.summarize("ch1", {**info, "published_runs": 1}, runs[:3])
+    assert plain["compared"] == plain["best_val"] and plain["meets"] is False
+
+
+def test_from_json_recomputes_the_comparison_with_the_current_recipe(reproduce, tmp_path):
+    runs = [_run(1, 0.9551), _run(2, 0.9535), _run(3, 0.8628)]
+    old = reproduce.summarize("nielsen-ch1", {"published": 95.42, "published_note": "best epoch on test data"}, runs)
+    assert old["meets"] is False  # the mean, 92.38%
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps({"generated": "then", "command": "c", "seeds": [1, 2, 3], "rows": [old],
+                                 "moons": None}), encoding="utf-8")
+    out, again = tmp_path / "R.md", tmp_path / "again.json"
+    assert reproduce.main(["--from-json", str(saved), "--out", str(out), "--json", str(again)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "Rewritten from those runs' saved results" in text and "--from-json" in text
+    assert "| 92.38 ± 5.28% (epochs 30, 30, 30) | best epoch, best of 3 runs (seeds 1, 2, 3: 95.51%) | yes |" in text
+    row = json.loads(again.read_text(encoding="utf-8"))["rows"][0]
+    assert row["published_runs"] == 3 and row["meets"] is True and row["runs"] == runs
+
+
+def test_update_moons_needs_from_json(reproduce, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        reproduce.main(["--update-moons", "--out", str(tmp_path / "R.md")])
+    assert e.value.code == 2 and "--update-moons goes with --from-json" in capsys.readouterr().err
+
+
+def test_moons_report_shows_the_course_data_replay(reproduce):
+    moons = {"course": {"gd": 0.797, "momentum": 0.797, "adam": 0.94}, "generated": "today",
+             "course_data": {"gd": {"accuracy": 239 / 300}, "momentum": {"accuracy": 239 / 300},
+                             "adam": {"accuracy": 0.94}}, "per_seed": {}}
+    text = "\n".join(reproduce.moons_report(moons))
+    assert "| optimizer | course (training accuracy) | numnet |" in text
+    assert "| gd | 79.7% | 79.7% |" in text and "| adam | 94.0% | 94.0% |" in text
+    assert "Run today." in text and "seed" not in text.split("replayed exactly")[1]
+
+
 def test_moons_report_counts_the_course_ordering(reproduce):
     moons = {"course": {"gd": 0.797, "momentum": 0.797, "adam": 0.94},
              "per_seed": {1: {"gd": {"accuracy": 0.80}, "momentum": {"accuracy": 0.81}, "adam": {"accuracy": 0.95}},

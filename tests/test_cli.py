@@ -565,7 +565,9 @@ def test_recipes_list(capsys):
     names = [line.split()[0] for line in out.splitlines() if line.strip() and not line.startswith("run one")]
     assert set(RECIPES) <= set(names)
     ch1 = next(line for line in out.splitlines() if line.startswith("nielsen-ch1 "))
-    assert "Nielsen ch.1" in ch1 and "[published: 95.42%]" in ch1
+    assert "Nielsen ch.1" in ch1 and "[published: 95.42%, best of 3 runs]" in ch1
+    ce = next(line for line in out.splitlines() if line.startswith("nielsen-ch3-ce "))
+    assert "[published: 95.49%]" in ce
     assert "numnet train --recipe NAME" in out
 
 
@@ -606,3 +608,13 @@ def test_compare_optimizers(capsys, tmp_path):
         assert files, f"nothing written in {out_dir / sub}"
     rc, out, err = run(capsys, "compare-optimizers", "--epochs", "0", "--out", out_dir)
     assert_user_error(rc, err, "--epochs")
+
+
+def test_compare_optimizers_on_the_course_data(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    out_dir = tmp_path / "course"
+    rc, out, err = run(capsys, "compare-optimizers", "--course-data", "--epochs", "5", "--out", out_dir)
+    assert rc == 0, err
+    assert "course notebook" in out
+    md = (out_dir / "optimizers" / "results.md").read_text(encoding="utf-8")
+    assert "the course notebook's 300 points" in md and "float64" in md

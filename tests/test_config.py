@@ -50,6 +50,9 @@ def test_check_types_accepts_and_normalises():
     ({"sizes": [784, True, 10]}, "sizes"),
     ({"sizes": 784}, "sizes"),
     ({"sizes": "784,x"}, "sizes"),
+    ({"published_runs": 0}, "published_runs"),
+    ({"published_runs": 1.5}, "published_runs"),
+    ({"published_runs": True}, "published_runs"),
     ({"epochs": 0}, "epochs"),
     ({"epochs": -3}, "epochs"),
     ({"epochs": 1.5}, "epochs"),
@@ -218,6 +221,9 @@ def test_nielsen_ch1_recipe():
     assert r["lr"] == 3.0
     assert r["batch_size"] == 10
     assert r["epochs"] == 30
+    # the book: "To generate results in this chapter I've taken best-of-three runs"
+    assert r["published_runs"] == 3 and load_recipe("nielsen-ch1-100")["published_runs"] == 3
+    assert "published_runs" not in load_recipe("nielsen-ch3-ce")
 
 
 def test_info_keys_are_not_settings():

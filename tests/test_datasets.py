@@ -281,6 +281,34 @@ def test_moons_geometry():
     np.testing.assert_allclose(np.hypot(upper[:, 0], upper[:, 1]), 1, atol=1e-6)
 
 
+def test_course_moons_is_the_notebooks_data():
+    X, y = ds.course_moons()
+    assert X.shape == (300, 2) and X.dtype == np.float64 and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [150, 150]
+    # the first points the notebook plots (NumPy legacy seed 3, order then noise)
+    np.testing.assert_allclose(X[:2], [[-0.21687013, 1.01544937], [0.80505015, -0.5579734]], atol=1e-8)
+    assert y[:12].tolist() == [0, 1, 1, 1, 0, 0, 1, 1, 0, 1, 0, 0]
+    X32, y32 = ds.course_moons("float32")
+    assert X32.dtype == np.float32
+    np.testing.assert_allclose(X32, X, rtol=1e-6)
+    np.testing.assert_array_equal(y32, y)
+    np.testing.assert_array_equal(ds.course_moons()[0], X)  # fixed, not drawn from a fresh seed
+
+
+def test_course_moons_equals_scikit_learns_draw():
+    """Where scikit-learn is installed (the bench extra): bit-for-bit its make_moons after np.random.seed(3)."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    state = np.random.get_state()
+    try:
+        np.random.seed(3)
+        X, y = datasets.make_moons(n_samples=300, noise=0.2)
+    finally:
+        np.random.set_state(state)
+    Xc, yc = ds.course_moons()
+    np.testing.assert_array_equal(Xc, X)
+    np.testing.assert_array_equal(yc, y)
+
+
 def test_circles_geometry():
     X, y = ds.make_circles(n=200, noise=0.0, factor=0.3, seed=0)
     r = np.hypot(X[:, 0], X[:, 1])

@@ -1,7 +1,10 @@
 import numpy as np
 import pytest
 
-from numnet.experiments import COURSE_ACCURACY, compare_batch_modes, compare_optimizers, format_table
+from numnet.datasets import course_moons
+from numnet.experiments import (COURSE_ACCURACY, MOONS_SIZES, compare_batch_modes, compare_optimizers,
+                                course_batch_order, course_weights, format_table)
+from numnet.network import Network
 
 PNG = b"\x89PNG\r\n\x1a\n"
 KEYS = {"accuracy", "costs", "seconds"}
@@ -59,6 +62,103 @@ def test_compare_optimizers_writes_files(tmp_path):
     md = (out / "results.md").read_text(encoding="utf-8")
     assert "| optimizer | final train accuracy | course figure | seconds |" in md
     assert "79.7%" in md and "94.0%" in md
+
+
+# ---------------------------------------------------------------------------------------------- the course's own run
+def notebook_replay(X, y, optimizer, epochs, lr=0.0007, beta=0.9, beta1=0.9, beta2=0.999, eps=1e-8):
+    """The course notebook's algorithm, written independently in its own layout (examples are columns,
+    W[l] of shape (n_l, n_(l-1))), from its formulas: He init from seed 3, epoch e shuffled with seed 11 + e,
+    dZ3 = (A3 − Y)/m, momentum V ← βV + (1 − β)dW, Adam with bias-corrected moments and ε outside the root.
+    Returns (per-epoch mean of the mini-batch costs, final training accuracy)."""
+    rs = np.random.RandomState(3)
+    dims = MOONS_SIZES
+    W = [rs.randn(dims[l], dims[l - 1]) * np.sqrt(2 / dims[l - 1]) for l in range(1, 4)]
+    b = [np.zeros((dims[l], 1)) for l in range(1, 4)]
+    params = W + b
+    V = [np.zeros_like(p) for p in params]
+    S = [np.zeros_like(p) for p in params]
+    t = 0
+    Xc, Yc = X.T, y.reshape(1, -1).astype(float)
+    m = Xc.shape[1]
+
+    def forward(A0):
+        Z1 = W[0] @ A0 + b[0]
+        A1 = np.maximum(Z1, 0)
+        Z2 = W[1] @ A1 + b[1]
+        A2 = np.maximum(Z2, 0)
+        A3 = 1 / (1 + np.exp(-(W[2] @ A2 + b[2])))
+        return A1, A2, A3
+
+    costs = []
+    for epoch in range(epochs):
+        perm = np.random.RandomState(11 + epoch).permutation(m)
+        batch_costs = []
+        for k in range(0, m, 64):
+            idx = perm[k:k + 64]
+            A0, Yb = Xc[:, idx], Yc[:, idx]
+            A1, A2, A3 = forward(A0)
+            batch_costs.append(-np.mean(Yb * np.log(A3) + (1 - Yb) * np.log(1 - A3)))
+            dZ3 = (A3 - Yb) / len(idx)
+            dZ2 = (W[2].T @ dZ3) * (A2 > 0)
+            dZ1 = (W[1].T @ dZ2) * (A1 > 0)
+            grads = [dZ1 @ A0.T, dZ2 @ A1.T, dZ3 @ A2.T] + [d.sum(axis=1, keepdims=True) for d in (dZ1, dZ2, dZ3)]
+            t += 1
+            for p, g, v, s in zip(params, grads, V, S):
+                if optimizer == "gd":
+                    p -= lr * g
+                elif optimizer == "momentum":
+                    v[...] = beta * v + (1 - beta) * g
+                    p -= lr * v
+                else:
+                    v[...] = beta1 * v + (1 - beta1) * g
+                    s[...] = beta2 * s + (1 - beta2) * g ** 2
+                    p -= lr * (v / (1 - beta1 ** t)) / (np.sqrt(s / (1 - beta2 ** t)) + eps)
+        costs.append(np.mean(batch_costs))
+    accuracy = np.mean((forward(Xc)[2] > 0.5) == Yc)
+    return costs, accuracy
+
+
+def test_course_weights_are_the_notebooks_draws():
+    net = Network.from_sizes(MOONS_SIZES, activation="relu", output="sigmoid", init="he", seed=0, dtype="float64")
+    w = course_weights(net)
+    assert [k for k in w] == ["0.W", "0.b", "2.W", "2.b", "4.W", "4.b"]
+    assert [w[k].shape for k in ("0.W", "2.W", "4.W")] == [(2, 5), (5, 2), (2, 1)]
+    # NumPy's legacy generator seeded with 3 starts 1.78862847, 0.43650985, 0.09649747, -1.8634927, ...;
+    # the notebook's W1 = randn(5, 2)·√(2/2) is (5, 2) with rows of two, numnet's W is its transpose
+    np.testing.assert_allclose(w["0.W"][:, 0], [1.78862847, 0.43650985], atol=1e-8)
+    np.testing.assert_allclose(w["0.W"][:, 1], [0.09649747, -1.8634927], atol=1e-8)
+    rs = np.random.RandomState(3)
+    rs.randn(5, 2)
+    np.testing.assert_array_equal(w["2.W"], (rs.randn(2, 5) * np.sqrt(2 / 5)).T)
+    assert all(not w[k].any() for k in ("0.b", "2.b", "4.b"))
+    net.set_weights(w)
+    np.testing.assert_array_equal(net.get_weights()["4.W"], w["4.W"])
+
+
+def test_course_batch_order():
+    first = course_batch_order(0, 300)
+    np.testing.assert_array_equal(np.sort(first), np.arange(300))
+    np.testing.assert_array_equal(first, np.random.RandomState(11).permutation(300))
+    assert first[:4].tolist() == [174, 113, 86, 239]
+    assert not np.array_equal(course_batch_order(1, 300), first)
+    np.testing.assert_array_equal(course_batch_order(1, 300), course_batch_order(1, 300))
+
+
+@pytest.mark.parametrize("name", ["gd", "momentum", "adam"])
+def test_course_replay_matches_the_notebooks_algorithm(name):
+    X, y = course_moons()
+    ref_costs, ref_accuracy = notebook_replay(X, y, name, epochs=40)
+    res = compare_optimizers(epochs=40, course_data=True)[name]
+    np.testing.assert_allclose(res["costs"], ref_costs, rtol=1e-10)
+    assert res["accuracy"] == ref_accuracy
+
+
+def test_course_replay_reproduces_the_course_table():
+    """The whole experiment (10,000 epochs, about half a minute): the course's 79.7% / 79.7% / 94%."""
+    res = compare_optimizers(course_data=True)
+    assert {k: round(300 * r["accuracy"]) for k, r in res.items()} == {"gd": 239, "momentum": 239, "adam": 282}
+    for name, r in res.items():
+        assert round(100 * r["accuracy"], 1) == round(100 * COURSE_ACCURACY[name], 1)
 
 
 # ---------------------------------------------------------------------------------------------- compare_batch_modes

@@ -120,6 +120,59 @@ def test_last_partial_batch_is_used():
     assert len(h.batch_cost[0]) == 3
 
 
+# ------------------------------------------------------------------------------------------ example order
+def test_shuffle_false_visits_examples_in_order():
+    X, y = blobs(30)
+    in_order = Network.from_sizes([2, 4, 2], seed=0)
+    h1 = in_order.fit(X, y, epochs=3, batch_size=7, seed=0, shuffle=False)
+    given = Network.from_sizes([2, 4, 2], seed=0)
+    h2 = given.fit(X, y, epochs=3, batch_size=7, seed=5, shuffle=lambda epoch, n: np.arange(n))
+    same_history(h1, h2)
+    same_weights(in_order, given)
+    shuffled = Network.from_sizes([2, 4, 2], seed=0)
+    h3 = shuffled.fit(X, y, epochs=3, batch_size=7, seed=0)
+    assert h3.batch_cost != h1.batch_cost
+
+
+def test_shuffle_callable_sets_each_epochs_batches():
+    X, y = blobs(12)
+    calls = []
+
+    def order(epoch, n):
+        calls.append((epoch, n))
+        return np.roll(np.arange(n), 5 * epoch)
+
+    net = Network.from_sizes([2, 3, 2], seed=1)
+    h = net.fit(X, y, epochs=3, batch_size=12, optimizer=SGD(0.5), seed=0, shuffle=order)
+    assert calls == [(0, 12), (1, 12), (2, 12)]
+    # one full batch per epoch: the order of its examples does not change the step
+    ref = Network.from_sizes([2, 3, 2], seed=1)
+    same_history(h, ref.fit(X, y, epochs=3, batch_size=12, optimizer=SGD(0.5), seed=0, shuffle=False))
+    # with batches of 4 the first batch of epoch 1 is examples 7..10 (the order rolled by 5)
+    first = []
+    net = Network.from_sizes([2, 3, 2], seed=1)
+    net.fit(X, y, epochs=2, batch_size=4, optimizer=SGD(1e-12), seed=0, shuffle=order,
+            on_epoch_end=lambda epoch, hist: first.append(hist.batch_cost[-1][0]))
+    probe = Network.from_sizes([2, 3, 2], seed=1)
+    idx = np.roll(np.arange(12), 5)[:4]
+    assert first[1] == pytest.approx(probe.evaluate(X[idx], y[idx]).cost, rel=1e-5)
+
+
+@pytest.mark.parametrize("shuffle,match", [
+    ("yes", "shuffle must be True, False or a callable"),
+    (1, "shuffle must be True, False or a callable"),
+    (lambda e, n: np.arange(n - 1), r"permutation of 0..11"),
+    (lambda e, n: np.zeros(n, dtype=int), r"permutation of 0..11"),
+    (lambda e, n: np.arange(n, dtype=float), r"permutation of 0..11"),
+    (lambda e, n: np.arange(1, n + 1), r"permutation of 0..11"),
+    (lambda e, n: np.arange(n).reshape(3, 4), r"shape \(12,\)"),
+])
+def test_invalid_shuffle(shuffle, match):
+    X, y = blobs(12)
+    with pytest.raises(ValueError, match=match):
+        Network.from_sizes([2, 3, 2], seed=0).fit(X, y, epochs=1, batch_size=4, shuffle=shuffle)
+
+
 # ------------------------------------------------------------------------------------------ L2 by hand
 def test_one_full_batch_sgd_step_with_l2_by_hand():
     rng = np.random.default_rng(0)

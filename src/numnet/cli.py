@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--out", default="compare-optimizers", metavar="DIR")
     co.add_argument("--epochs", type=int, default=10000)
     co.add_argument("--seed", type=int, default=1)
+    co.add_argument("--course-data", action="store_true",
+                    help="optimizer comparison on the course notebook's own points, initial weights and mini-batch "
+                         "order (float64), replayed exactly, instead of numnet's seeded generator")
     return p
 
 
@@ -436,7 +439,8 @@ def cmd_recipes(args) -> int:
         return 0
     for name in names:
         r = cfgmod.load_recipe(name)
-        pub = f" [published: {r['published']}%]" if "published" in r else ""
+        runs = f", best of {r['published_runs']} runs" if r.get("published_runs", 1) > 1 else ""
+        pub = f" [published: {r['published']}%{runs}]" if "published" in r else ""
         print(f"{name:<20} {r.get('description', '')}{pub}")
     print("\nrun one with: numnet train --recipe NAME")
     return 0
@@ -447,9 +451,11 @@ def cmd_compare(args) -> int:
 
     if args.epochs < 1:
         raise UserError("--epochs must be positive")
-    print(f"moons: 300 points, noise 0.2; [2,5,2,1] relu-relu-sigmoid, He init, batch 64, lr 0.0007, "
+    data = "the course notebook's points, weights and batch order" if args.course_data else f"seed {args.seed}"
+    print(f"moons: 300 points, noise 0.2 ({data}); [2,5,2,1] relu-relu-sigmoid, He init, batch 64, lr 0.0007, "
           f"{args.epochs} epochs")
-    res = compare_optimizers(out_dir=Path(args.out) / "optimizers", epochs=args.epochs, seed=args.seed)
+    res = compare_optimizers(out_dir=Path(args.out) / "optimizers", epochs=args.epochs, seed=args.seed,
+                             course_data=args.course_data)
     _print_results(res)
     res2 = compare_batch_modes(out_dir=Path(args.out) / "batch-modes", seed=args.seed, epochs=min(200, args.epochs),
                                decay_epochs=min(2000, args.epochs))

@@ -50,8 +50,9 @@ DEFAULTS = {
     "dtype": "float32",
 }
 
-# keys a recipe may carry that are descriptions, not settings
-INFO_KEYS = ("description", "published", "published_note", "source")
+# keys a recipe may carry that are descriptions, not settings; published_runs: the published figure is the
+# best of that many runs (Nielsen's chapter 1 reports best-of-three runs)
+INFO_KEYS = ("description", "published", "published_note", "published_runs", "source")
 
 AUGMENTS = ("none", "shift", "affine", "expand")
 
@@ -74,6 +75,9 @@ def _check_types(cfg: dict, source: str) -> dict:
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise ValueError(f"{source}: {key} must be a positive integer, got {v!r}")
+    v = out.get("published_runs")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+        raise ValueError(f"{source}: published_runs must be a positive integer, got {v!r}")
     for key in ("validation_size", "seed"):
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):

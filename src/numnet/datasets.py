@@ -28,6 +28,7 @@ __all__ = [
     "one_hot",
     "train_val_test_split",
     "make_moons",
+    "course_moons",
     "make_circles",
     "make_spirals",
     "make_flower",
@@ -366,6 +367,29 @@ def make_moons(n: int = 300, noise: float = 0.2, seed=None, dtype="float32"):
     X += rng.normal(0.0, noise, X.shape) if noise else 0.0
     y = np.repeat([0, 1], [n0, n1])
     return _shuffled(rng, X, y, dt)
+
+
+def course_moons(dtype="float64"):
+    """The 300 moons points of Andrew Ng's optimization notebook, for replaying that experiment exactly.
+
+    The notebook seeds NumPy's legacy global generator with 3 and asks scikit-learn for 300 moons with noise
+    0.2: 150 points at evenly spaced angles on each half circle, put in a random order, then gaussian noise
+    (std 0.2) added in that order. Rebuilt here with np.random.RandomState(3) so no scikit-learn is needed.
+    `make_moons` is numnet's own seeded generator (same shape of data, different points).
+    """
+    dt = _float_dtype(dtype)
+    rs = np.random.RandomState(3)
+    t = np.linspace(0, np.pi, 150)
+    X = np.concatenate([
+        np.column_stack([np.cos(t), np.sin(t)]),
+        np.column_stack([1 - np.cos(t), 1 - np.sin(t) - 0.5]),
+    ])
+    y = np.repeat([0, 1], 150)
+    order = np.arange(300)
+    rs.shuffle(order)
+    X, y = X[order], y[order]
+    X += rs.normal(0.0, 0.2, X.shape)
+    return X.astype(dt), y.astype(np.int64)
 
 
 def make_circles(n: int = 300, noise: float = 0.05, factor: float = 0.5, seed=None, dtype="float32"):

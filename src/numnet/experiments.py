@@ -3,7 +3,10 @@
 `compare_optimizers`: the course's optimization assignment. A [2, 5, 2, 1] ReLU-ReLU-sigmoid network, He
 initialization, cross-entropy, mini-batches of 64, α = 0.0007, 10,000 epochs, trained from the same initial
 weights with gradient descent, momentum (β = 0.9) and Adam (defaults). The course reports training accuracy
-79.7% (GD), 79.7% (momentum) and 94% (Adam).
+79.7% (GD), 79.7% (momentum) and 94% (Adam). By default the data come from numnet's seeded generator;
+`course_data=True` replays the notebook itself: its points (`datasets.course_moons`), its initial weights
+(`course_weights`) and its mini-batch order (`course_batch_order`), all drawn from NumPy's legacy generator
+with the notebook's seeds.
 
 `compare_batch_modes`: the same network and data trained by batch gradient descent (one step per epoch),
 mini-batch gradient descent (batch 64) and stochastic gradient descent (batch 1) at one learning rate, plus
@@ -20,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import make_moons
+from .datasets import course_moons, make_moons
 from .files import write_text_atomic
 from .network import Network
 from .optimizers import SGD, Adam, Momentum
 from .schedules import Constant, InverseTimeDecay
 
-__all__ = ["compare_optimizers", "compare_batch_modes", "format_table", "COURSE_ACCURACY", "MOONS_SIZES"]
+__all__ = ["compare_optimizers", "compare_batch_modes", "format_table", "course_weights", "course_batch_order",
+           "COURSE_ACCURACY", "MOONS_SIZES"]
 
 MOONS_SIZES = [2, 5, 2, 1]
 
@@ -66,14 +70,38 @@ def _moons_net(seed, dtype) -> Network:
                               seed=seed, dtype=dtype)
 
 
+def course_weights(net: Network) -> dict:
+    """The notebook's He initialization for `net`'s dense layers: NumPy's legacy generator seeded with 3 draws
+    W[l] = randn(n_l, n_(l-1))·√(2/n_(l-1)) layer after layer, and b[l] = 0. Returned in numnet's layout
+    (W transposed to (n_in, n_out)), ready for `net.set_weights`."""
+    rs = np.random.RandomState(3)
+    arrays = net.get_weights()
+    for key, value in arrays.items():
+        if key.endswith(".W"):
+            n_in, n_out = value.shape
+            arrays[key] = (rs.standard_normal((n_out, n_in)) * np.sqrt(2 / n_in)).T
+        elif key.endswith(".b"):
+            arrays[key] = np.zeros_like(value)
+    return arrays
+
+
+def course_batch_order(epoch: int, n: int):
+    """The notebook's mini-batch order: epoch e (counted from 0) is a permutation drawn from NumPy's legacy
+    generator seeded with 11 + e; its mini-batches are consecutive slices of it, the last one shorter."""
+    return np.random.RandomState(11 + epoch).permutation(n)
+
+
 def _run(X, y, optimizer, *, epochs, batch_size, seed, dtype, schedule=None, cost_curve="batch_mean",
-         verbose=False, label=""):
+         verbose=False, label="", course=False):
     """Train a fresh moons network (weights drawn from `seed`, so every run starts from the same weights).
 
     cost_curve: "batch_mean" records per epoch the mean of its mini-batch costs (the course's cost curve);
     "train" records the cost on the whole training set after each epoch (comparable across batch sizes).
+    course: start from the notebook's weights and replay its mini-batch order instead.
     """
     net = _moons_net(seed, dtype)
+    if course:
+        net.set_weights(course_weights(net))
     report = None
     if verbose:
         every = max(1, epochs // 10)
@@ -84,7 +112,8 @@ def _run(X, y, optimizer, *, epochs, batch_size, seed, dtype, schedule=None, cos
                 print(f"  {label}: epoch {epoch}/{epochs}  cost {c:.4f}", flush=True)
     t0 = time.perf_counter()
     history = net.fit(X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, seed=seed, verbose=0,
-                      schedule=schedule, monitor_training=(cost_curve == "train"), on_epoch_end=report)
+                      schedule=schedule, monitor_training=(cost_curve == "train"), on_epoch_end=report,
+                      shuffle=course_batch_order if course else True)
     seconds = time.perf_counter() - t0
     if cost_curve == "train":
         costs = [float(c) for c in history.train_cost]
@@ -125,15 +154,25 @@ def _pct(v):
 
 # ---------------------------------------------------------------------------------------------- experiments
 def compare_optimizers(out_dir=None, epochs=10000, n=300, noise=0.2, lr=0.0007, batch_size=64, seed=1,
-                       verbose=False, dtype="float32") -> dict:
+                       verbose=False, dtype=None, course_data=False) -> dict:
     """Gradient descent vs momentum vs Adam on the moons data (course 2, week 2); see the module docstring.
 
     Every optimizer starts from the same weights (drawn from `seed`) and sees the same mini-batch order.
+    course_data=True replays the course's notebook instead: its 300 points, initial weights and mini-batch
+    order (`n`, `noise` and `seed` are then not used); dtype defaults to float64 there, as in the notebook,
+    and to float32 otherwise.
     Returns {"gd" | "momentum" | "adam": {"accuracy": final training accuracy in [0, 1], "costs": per-epoch
     mean of the mini-batch costs, "seconds": training wall time, "course": the course's figure, "label",
     ...}}. With `out_dir`: costs.png, boundary_gd.png, boundary_momentum.png, boundary_adam.png, results.md.
     """
-    X, y = make_moons(n, noise, seed=seed, dtype=dtype)
+    dtype = dtype or ("float64" if course_data else "float32")
+    if course_data:
+        X, y = course_moons(dtype)
+        data = ("moons: the course notebook's 300 points (noise 0.2), initial weights and mini-batch order "
+                "(NumPy legacy seeds 3, 3 and 11 + epoch)")
+    else:
+        X, y = make_moons(n, noise, seed=seed, dtype=dtype)
+        data = f"moons: {n} points, noise {noise}, seed {seed}"
     runs = {
         "gd": ("gradient descent", SGD(lr)),
         "momentum": ("momentum (β=0.9)", Momentum(lr, beta=0.9)),
@@ -142,17 +181,16 @@ def compare_optimizers(out_dir=None, epochs=10000, n=300, noise=0.2, lr=0.0007, 
     results, nets = {}, {}
     for name, (label, optimizer) in runs.items():
         nets[name], r = _run(X, y, optimizer, epochs=epochs, batch_size=batch_size, seed=seed, dtype=dtype,
-                             verbose=verbose, label=label)
+                             verbose=verbose, label=label, course=course_data)
         r["label"] = label
         r["course"] = COURSE_ACCURACY[name]
         results[name] = r
         if verbose:
             print(f"{label}: train accuracy {100 * r['accuracy']:.2f}% in {r['seconds']:.1f}s", flush=True)
     if out_dir is not None:
-        setup = (f"moons: {n} points, noise {noise}, seed {seed}; network {MOONS_SIZES} ReLU-ReLU-sigmoid, He init, "
-                 f"cross-entropy, {dtype}; mini-batch {batch_size}, α = {lr:g}, {epochs} epochs; every optimizer "
-                 f"starts from the same weights and sees the same mini-batch order. Cost: per-epoch mean of the "
-                 f"mini-batch costs.")
+        setup = (f"{data}; network {MOONS_SIZES} ReLU-ReLU-sigmoid, He init, cross-entropy, {dtype}; mini-batch "
+                 f"{batch_size}, α = {lr:g}, {epochs} epochs; every optimizer starts from the same weights and sees "
+                 f"the same mini-batch order. Cost: per-epoch mean of the mini-batch costs.")
         rows = [(r["label"], _pct(r["accuracy"]), _pct(r["course"]), f"{r['seconds']:.1f}")
                 for r in results.values()]
         table = format_table(rows, ["optimizer", "final train accuracy", "course figure", "seconds"])

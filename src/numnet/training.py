@@ -1,9 +1,10 @@
 """The training loop: mini-batch gradient descent with any optimizer, L2, schedules, early stopping,
 monitoring, augmentation and checkpoints that resume exactly.
 
-Per epoch: shuffle (one permutation from the run's single random generator), then for each mini-batch:
-gather its examples, optionally augment them, forward, cost, backward, L2 (dW += (λ/n)·W, n the training-set size, weights only), one
-optimizer step. batch_size=1 is stochastic gradient descent, batch_size=n is full-batch gradient descent.
+Per epoch: shuffle (one permutation from the run's single random generator, unless `shuffle` says
+otherwise), then for each mini-batch: gather its examples, optionally augment them, forward, cost, backward,
+L2 (dW += (λ/n)·W, n the training-set size, weights only), one optimizer step. batch_size=1 is stochastic
+gradient descent, batch_size=n is full-batch gradient descent.
 """
 from __future__ import annotations
 
@@ -217,9 +218,22 @@ def _fmt(v, pct=False):
     return f"{100 * v:.2f}%" if pct else f"{v:.4f}"
 
 
+def _epoch_order(shuffle, epoch, n, rng):
+    """The order in which an epoch visits the n training examples (see `fit`'s shuffle)."""
+    if shuffle is True:
+        return rng.permutation(n)
+    if shuffle is False:
+        return np.arange(n)
+    order = np.asarray(shuffle(epoch, n))
+    if order.shape != (n,) or order.dtype.kind not in "iu" or not np.array_equal(np.sort(order), np.arange(n)):
+        raise ValueError(f"shuffle({epoch}, {n}) must return a permutation of 0..{n - 1} (integers, shape ({n},)), "
+                         f"got a {order.dtype} array of shape {order.shape}")
+    return order
+
+
 def fit(net: Network, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_data=None, seed=None,
         verbose=None, schedule=None, early_stopping=None, monitor_training=False, augment=None,
-        checkpoint_dir=None, resume=None, on_epoch_end=None, progress=None, log=None) -> History:
+        checkpoint_dir=None, resume=None, on_epoch_end=None, progress=None, log=None, shuffle=True) -> History:
     """Train `net` on (X, y) and return the History.
 
     epochs: total number of epochs (with `resume`, training continues from the checkpoint's epoch to this).
@@ -230,6 +244,9 @@ def fit(net: Network, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, valid
     checkpoint_dir: write a checkpoint after every epoch. resume: a Checkpoint or checkpoint directory.
     on_epoch_end: callable (epoch, history) called after every epoch; returning True stops training.
     verbose: 0 silent, 1 a line per epoch, 2 also a progress bar (shown only on a terminal).
+    shuffle: True (a fresh random order every epoch, from `seed`), False (the data's own order every epoch),
+    or a callable (epoch, n) -> the order of the n examples in that epoch (0-based epoch; a permutation of
+    0..n-1), e.g. to replay another program's mini-batches.
     """
     epochs = _positive_int(epochs, "epochs")
     batch_size = _positive_int(batch_size, "batch_size")
@@ -242,6 +259,8 @@ def fit(net: Network, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, valid
     verbose = 0 if verbose is None else int(verbose)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not (shuffle is True or shuffle is False or callable(shuffle)):
+        raise ValueError(f"shuffle must be True, False or a callable (epoch, n) -> order, got {shuffle!r}")
     if augment is not None and not callable(augment):
         raise ValueError("augment must be a callable (X, rng) -> X")
     X = net._check_X(X, "training X")
@@ -326,7 +345,7 @@ def fit(net: Network, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, valid
             break
         t0 = time.perf_counter()
         optimizer.lr = lr = float(schedule.lr(epoch, lr0))
-        perm = rng.permutation(n)
+        perm = _epoch_order(shuffle, epoch, n, rng)
         batch_costs = []
         record = batch_costs.append
         bar = EpochProgress(n, epoch + 1, epochs, enabled=show_bar) if verbose >= 2 else None
