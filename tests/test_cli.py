@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import numnet
+from numnet import config as cfgmod
 from numnet.cli import DEFAULT_MODEL, main
 
 DATA = ["--train-size", "500", "--validation-size", "500"]
@@ -110,6 +111,18 @@ def test_train_default_model_path(capsys, tmp_path, monkeypatch):
     assert final.endswith(DEFAULT_MODEL)
     net = numnet.load(tmp_path / DEFAULT_MODEL)
     assert net.sizes == [784, 16, 10]
+
+
+def test_default_run_points_to_the_best_recipe(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for key, value in {"sizes": [784, 16, 10], "epochs": 1, "train_size": 500, "validation_size": 200}.items():
+        monkeypatch.setitem(cfgmod.DEFAULTS, key, value)  # a tiny stand-in for the default run
+    rc, out, err = run(capsys, "train", "--seed", "0")
+    assert rc == 0, err
+    assert out.splitlines()[-1].endswith("numnet train --recipe best")
+    rc, out, err = run(capsys, "train", "--seed", "0", "--lr", "0.1")  # a changed run: no pointer
+    assert rc == 0, err
+    assert "--recipe best" not in out
 
 
 def test_train_outputs(capsys, tmp_path, monkeypatch):

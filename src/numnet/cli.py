@@ -227,6 +227,13 @@ def _check_output_paths(args):
             raise UserError(f"{flag} {path}: directory {path.parent} does not exist")
 
 
+def _is_default_run(args) -> bool:
+    """`numnet train` with no recipe, config, resume or setting flags (a seed aside)."""
+    if args.recipe or args.config or args.resume:
+        return False
+    return all(v is None for k, v in vars(args).items() if k in cfgmod.DEFAULTS and k != "seed")
+
+
 def cmd_train(args) -> int:
     from .network import Network
     from .training import EarlyStopping, fit, load_checkpoint
@@ -321,6 +328,9 @@ def cmd_train(args) -> int:
         best_epoch = len(history)
     print(f"test accuracy {100 * test.accuracy:.2f}% (cost {test.cost:.4f}) after {len(history)} epoch{'' if len(history) == 1 else 's'} "
           f"in {seconds:.1f}s; model saved to {out}", flush=True)
+    if _is_default_run(args):
+        log("the most accurate recipe (about 99.1% test accuracy, about 4 minutes on 2 cores): "
+            "numnet train --recipe best")
     if args.json_summary:
         from .files import write_text_atomic
 
