@@ -11,7 +11,9 @@ Configurations (training set: the first 50,000 MNIST training images, as in the 
 
 Frameworks: numnet (float32 and float64), the book's per-example algorithm (benchmarks/reference.py, config A
 only, timed on a slice of the epoch and extrapolated), PyTorch CPU and scikit-learn's MLPClassifier (each only
-if installed). Every timing is the median of --repeats epochs after one untimed warm-up epoch.
+if installed). Every timing is the median of --repeats epochs after one untimed warm-up epoch; within a config
+the frameworks' epochs are interleaved (one epoch of each in turn), so that a slow spell of a shared machine
+hits all of them alike.
 
 Also: the machine's matrix-product throughput (GFLOP/s), each config's arithmetic lower bound per epoch, and
 the wall time for numnet and PyTorch to reach 98.0% test accuracy with one recipe.
@@ -152,10 +154,11 @@ def epoch_flops(sizes, n_examples: int) -> float:
     return float(total) * n_examples
 
 
-def time_products(cfg, X, dtype, repeats):
-    """Seconds per epoch of the epoch's matrix products alone, at the config's real shapes (batch × layer
-    sizes), in the same dtype and BLAS thread pool: the practical floor for any framework built on this BLAS.
-    Nothing but the products runs (no activations, costs, updates or gathers)."""
+def products_epochs(cfg, X, dtype):
+    """Epochs of the matrix products alone, at the config's real shapes (batch × layer sizes), in the same
+    dtype and BLAS thread pool: the practical floor for any framework built on this BLAS. Nothing but the
+    products runs (no activations, costs, updates or gathers). Yields the seconds of each timed epoch after
+    an untimed warm-up."""
     rng = np.random.default_rng(0)
     sizes, bs = cfg["sizes"], cfg["batch_size"]
     Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
@@ -174,12 +177,30 @@ def time_products(cfg, X, dtype, repeats):
                     delta = delta @ Ws[i].T
 
     epoch()
-    times = []
-    for _ in range(repeats):
+    while True:
         t0 = time.perf_counter()
         epoch()
-        times.append(time.perf_counter() - t0)
-    return times
+        yield time.perf_counter() - t0
+
+
+def take(epochs, repeats) -> list:
+    """The next `repeats` timings of one of the *_epochs generators."""
+    return [next(epochs) for _ in range(repeats)]
+
+
+def interleaved(timers: dict, repeats: int) -> dict:
+    """Time `repeats` epochs of every generator in `timers`, one epoch of each in turn (after each one's
+    warm-up), so that a slow spell of a shared machine hits every framework alike. {name: [timings]}."""
+    out = {name: [] for name in timers}
+    for _ in range(repeats):
+        for name, epochs in timers.items():
+            out[name].append(next(epochs))
+    return out
+
+
+def time_products(cfg, X, dtype, repeats):
+    """Seconds per epoch of the products alone, `repeats` times (see products_epochs)."""
+    return take(products_epochs(cfg, X, dtype), repeats)
 
 
 # ---------------------------------------------------------------------------------------------- numnet
@@ -188,38 +209,35 @@ def make_numnet(cfg, dtype, seed) -> Network:
                               init=cfg["init"], seed=seed, dtype=dtype)
 
 
-def time_numnet(cfg, X, y, dtype, repeats, seed):
-    """One untimed warm-up epoch, then `repeats` epochs, each a `net.fit(..., epochs=1)` call.
-    Returns (epoch seconds from history.epoch_time, wall seconds of each fit call)."""
+def numnet_epochs(cfg, X, y, dtype, seed):
+    """One untimed warm-up epoch, then epochs each a `net.fit(..., epochs=1)` call; yields (epoch seconds
+    from history.epoch_time, wall seconds of the fit call)."""
     net = make_numnet(cfg, dtype, seed)
     opt = SGD(cfg["lr"])
-    epoch, wall = [], []
-    for i in range(repeats + 1):
+    i = 0
+    while True:
         t0 = time.perf_counter()
         h = net.fit(X, y, epochs=1, batch_size=cfg["batch_size"], optimizer=opt, seed=seed + i, verbose=0)
         w = time.perf_counter() - t0
         if i:
-            epoch.append(h.epoch_time[-1])
-            wall.append(w)
-    return epoch, wall
+            yield h.epoch_time[-1], w
+        i += 1
 
 
 # ---------------------------------------------------------------------------------------------- per-example reference
-def time_reference(cfg, X, y, dtype, repeats, n_examples, seed):
-    """The book's per-example algorithm on `n_examples` examples per timing (a slice of an epoch);
-    returns seconds for that slice, `repeats` times, after a short warm-up."""
+def reference_epochs(cfg, X, y, dtype, n_examples, seed):
+    """The book's per-example algorithm on `n_examples` examples per timing (a slice of an epoch), after a
+    short warm-up; yields the seconds of each slice."""
     rng = np.random.default_rng(seed)
     weights, biases = reference.init_params(cfg["sizes"], rng, dtype)
     Xs = np.ascontiguousarray(X[:n_examples], dtype=dtype)
     Ys = one_hot(y[:n_examples], cfg["sizes"][-1], dtype=dtype)
     bs = cfg["batch_size"]
     reference.train_epoch_per_example(weights, biases, Xs[:20 * bs], Ys[:20 * bs], bs, cfg["lr"], rng)
-    times = []
-    for _ in range(repeats):
+    while True:
         t0 = time.perf_counter()
         reference.train_epoch_per_example(weights, biases, Xs, Ys, bs, cfg["lr"], rng)
-        times.append(time.perf_counter() - t0)
-    return times
+        yield time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------------------- PyTorch
@@ -270,7 +288,8 @@ def torch_epoch(torch, model, opt, loss_fn, Xt, Yt, batch_size, gen, perm=None):
         opt.step()
 
 
-def time_torch(torch, cfg, X, y, repeats, seed):
+def torch_epochs(torch, cfg, X, y, seed):
+    """PyTorch epochs from numnet's initial weights, after one untimed warm-up; yields seconds per epoch."""
     net = make_numnet(cfg, "float32", seed)
     model = torch_model(torch, cfg, net)
     opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"])
@@ -281,13 +300,11 @@ def time_torch(torch, cfg, X, y, repeats, seed):
         Yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     gen = torch.Generator().manual_seed(seed)
     loss_fn = torch_loss(torch, cfg)
-    times = []
-    for i in range(repeats + 1):
+    torch_epoch(torch, model, opt, loss_fn, Xt, Yt, cfg["batch_size"], gen)
+    while True:
         t0 = time.perf_counter()
         torch_epoch(torch, model, opt, loss_fn, Xt, Yt, cfg["batch_size"], gen)
-        if i:
-            times.append(time.perf_counter() - t0)
-    return times
+        yield time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------------------- scikit-learn
@@ -299,9 +316,10 @@ def sklearn_version():
     return sklearn.__version__
 
 
-def time_sklearn(cfg, X, y, repeats, seed):
-    """MLPClassifier.partial_fit = one epoch of its own mini-batch SGD (no momentum, alpha=0).
-    Its output layer is always softmax + log-loss for multi-class data, whatever `cfg` says."""
+def sklearn_epochs(cfg, X, y, seed):
+    """MLPClassifier.partial_fit = one epoch of its own mini-batch SGD (no momentum, alpha=0), after one
+    untimed warm-up. Its first item is the dtype it trains in, then seconds per epoch. Its output layer is
+    always softmax + log-loss for multi-class data, whatever `cfg` says."""
     import warnings
 
     from sklearn.neural_network import MLPClassifier
@@ -313,15 +331,14 @@ def time_sklearn(cfg, X, y, repeats, seed):
                         shuffle=True, random_state=seed)
     X = np.ascontiguousarray(X, dtype=np.float32)
     classes = np.arange(cfg["sizes"][-1])
-    times = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for i in range(repeats + 1):
+        clf.partial_fit(X, y, classes=classes)
+        yield str(clf.coefs_[0].dtype)
+        while True:
             t0 = time.perf_counter()
             clf.partial_fit(X, y, classes=classes)
-            if i:
-                times.append(time.perf_counter() - t0)
-    return times, str(clf.coefs_[0].dtype)
+            yield time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------------------------------------- time to accuracy
@@ -434,7 +451,8 @@ def build_report(res, args, command) -> str:
           format_table([(d, f"{g:.1f}") for d, g in res["matmul"]["gflops"].items()], ["dtype", "GFLOP/s"]), ""]
     L += ["## Seconds per epoch", "",
           f"An epoch is {EPOCH:,} training examples (the book's training set). Each figure is the **median** of "
-          f"{args.repeats} epochs after one untimed warm-up epoch"
+          f"{args.repeats} epochs after one untimed warm-up epoch; within a config the rows' epochs are "
+          "interleaved (one epoch of each in turn), so a slow spell of this shared machine hits every row alike"
           + (f"; measured on {res['train_size']:,} examples and scaled to {EPOCH:,}" if res["scale"] != 1 else "")
           + ". numnet: `history.epoch_time` of `net.fit(X, y, epochs=1, verbose=0)` (the shuffle and every "
             "mini-batch step; the per-call input checks of `fit` are listed separately below). "
@@ -596,14 +614,30 @@ def main(argv=None) -> int:
         flops = epoch_flops(cfg["sizes"], EPOCH)
         bound = {d: flops / (gflops[d] * 1e9) for d in ("float32", "float64")}
         c = {"title": cfg["title"], "gflop": flops / 1e9, "bound": bound, "rows": [], "fit_overhead": {}}
-        numnet_s = {}
-        c["products"] = {}
+        # every framework's epochs interleaved: one epoch of each in turn
+        timers = {}
         for d in dtypes:
             X, y, _ = data[d]
-            log(f"config {key}: matrix products alone {d} ...")
-            c["products"][d] = statistics.median(time_products(cfg, X, d, args.repeats)) * scale
-            log(f"config {key}: numnet {d} ...")
-            epoch, wall = time_numnet(cfg, X, y, d, args.repeats, args.seed)
+            timers[("products", d)] = products_epochs(cfg, X, d)
+            timers[("numnet", d)] = numnet_epochs(cfg, X, y, d, args.seed)
+        k = res["reference_examples"]
+        if key == "A":
+            for d in dtypes:
+                X, y, _ = data[d]
+                timers[("reference", d)] = reference_epochs(cfg, X, y, d, k, args.seed)
+        X, y, _ = data["float32"]
+        if torch is not None:
+            timers[("torch", "float32")] = torch_epochs(torch, cfg, X, y, args.seed)
+        if skv is not None:
+            timers[("sklearn", None)] = sklearn_epochs(cfg, X, y, args.seed)
+            sk_dtype = next(timers[("sklearn", None)])
+        log(f"config {key}: {args.repeats} epochs each of " + ", ".join(
+            f"{name} {d}" if d else name for name, d in timers) + ", interleaved ...")
+        t = interleaved(timers, args.repeats)
+        numnet_s = {}
+        c["products"] = {d: statistics.median(t[("products", d)]) * scale for d in dtypes}
+        for d in dtypes:
+            epoch, wall = [e for e, _ in t[("numnet", d)]], [w for _, w in t[("numnet", d)]]
             r = row("numnet", d, epoch, bound[d])
             numnet_s[d] = r["s_per_epoch"]
             r["vs_numnet"] = "1.00"
@@ -611,27 +645,18 @@ def main(argv=None) -> int:
             c["fit_overhead"][d] = statistics.median(w - e for w, e in zip(wall, epoch))
         if key == "A":
             for d in dtypes:
-                X, y, _ = data[d]
-                k = res["reference_examples"]
-                log(f"config {key}: per-example reference {d} on {k} examples ...")
-                times = time_reference(cfg, X, y, d, args.repeats, k, args.seed)
-                c["rows"].append(row("per-example (book's algorithm)", d, [t * n / k for t in times], bound[d],
-                                     numnet_s[d], note=f"timed on {k:,} examples, extrapolated"))
+                c["rows"].append(row("per-example (book's algorithm)", d, [x * n / k for x in t[("reference", d)]],
+                                     bound[d], numnet_s[d], note=f"timed on {k:,} examples, extrapolated"))
             res["speedup"] = {d: c["rows"][-len(dtypes) + i]["s_per_epoch"] / numnet_s[d]
                               for i, d in enumerate(dtypes)}
         if torch is not None:
-            X, y, _ = data["float32"]
-            log(f"config {key}: PyTorch float32 ...")
-            times = time_torch(torch, cfg, X, y, args.repeats, args.seed)
-            c["rows"].append(row(f"PyTorch {torch.__version__}", "float32", times, bound["float32"],
-                                 numnet_s["float32"], note=f"{torch.get_num_threads()} threads"))
+            c["rows"].append(row(f"PyTorch {torch.__version__}", "float32", t[("torch", "float32")],
+                                 bound["float32"], numnet_s["float32"], note=f"{torch.get_num_threads()} threads"))
         if skv is not None:
-            X, y, _ = data["float32"]
-            log(f"config {key}: scikit-learn ...")
-            times, sk_dtype = time_sklearn(cfg, X, y, args.repeats, args.seed)
             note = "softmax + log-loss output (not quadratic)" if cfg["cost"] == "quadratic" else ""
-            c["rows"].append(row(f"scikit-learn {skv}", sk_dtype, times, bound.get(sk_dtype, bound["float64"]),
-                                 numnet_s.get(sk_dtype), note=note))
+            c["rows"].append(row(f"scikit-learn {skv}", sk_dtype, t[("sklearn", None)],
+                                 bound.get(sk_dtype, bound["float64"]), numnet_s.get(sk_dtype), note=note))
+        del timers
         res["configs"][key] = c
 
     if not args.no_target:

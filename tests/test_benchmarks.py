@@ -138,6 +138,23 @@ def test_time_products_runs_the_epochs_products(speed):
     assert len(times) == 2 and all(t > 0 for t in times)
 
 
+def test_interleaved_takes_one_epoch_of_each_in_turn(speed):
+    calls = []
+
+    def epochs(name):
+        calls.append(f"{name} warm-up")
+        i = 0
+        while True:
+            i += 1
+            calls.append(f"{name} {i}")
+            yield i * (10 if name == "b" else 1)
+
+    out = speed.interleaved({"a": epochs("a"), "b": epochs("b")}, 2)
+    assert out == {"a": [1, 2], "b": [10, 20]}
+    assert calls == ["a warm-up", "a 1", "b warm-up", "b 1", "a 2", "b 2"]
+    assert speed.take(epochs("c"), 3) == [1, 2, 3]
+
+
 def _fake_results(numnet_b, torch_b, products_b, race):
     bound = {"float32": 0.1, "float64": 0.2}
     return {"configs": {"B": {"bound": bound, "products": {"float32": products_b}, "rows": [
