@@ -179,6 +179,41 @@ def test_targets_section_states_each_target_and_the_cause_of_a_miss(speed):
     assert "**NOT met**" in text and "1.40×: **met**" in text and "Measured cause" not in text
 
 
+def test_targets_section_gives_the_cause_of_a_lost_race(speed):
+    race = {"accuracy": 0.98, "runs": {
+        "numnet": [{"seconds": 8.0, "epochs": 8, "reached": True}, {"seconds": 9.0, "epochs": 9, "reached": True},
+                   {"seconds": 10.0, "epochs": 10, "reached": True}],
+        "PyTorch": [{"seconds": 10.0, "epochs": 8, "reached": True}, {"seconds": 7.5, "epochs": 6, "reached": True},
+                    {"seconds": 8.75, "epochs": 7, "reached": True}]}}
+    text = "\n".join(speed.targets_section(_fake_results(0.2, 0.3, 0.16, race)))
+    assert "numnet 9.0 s vs PyTorch 8.8 s: **NOT met**. Measured cause: numnet's epochs (training and test " \
+           "evaluation) take 1.00 s against PyTorch's 1.25 s (0.80×), but it needed more epochs to first reach the " \
+           "target in 2 of 3 seeds (epochs per seed: numnet 8, 9, 10; PyTorch 8, 6, 7)" in text
+
+
+def test_speed_report_rewritten_from_json(speed, tmp_path):
+    res = _fake_results(0.2, 0.3, 0.16, None)
+    res["configs"]["B"].update(title="B", gflop=16.0, fit_overhead={"float32": 0.03})
+    for r in res["configs"]["B"]["rows"]:
+        r.update(x_bound="2.0×", note="", times=[r["s_per_epoch"]], vs_numnet="1.00")
+    res.update(date="then", command="python benchmarks/speed.py --configs B --repeats 2 --no-target",
+               notes=[], matmul={"n": 2048, "repeats": 5, "gflops": {"float32": 150.0, "float64": 75.0}},
+               train_size=50000, scale=1.0, reference_examples=5000,
+               machine={"cpu": "x", "logical_cpus": 2, "usable_cores": 2, "platform": "p", "python": "3",
+                        "numpy": "2", "numnet": "0.1", "torch": "2.13", "torch_threads": 2, "sklearn": None,
+                        "env": {}, "blas": [], "load_at_start": [0.1, 0.1, 0.1]})
+    saved, out = tmp_path / "speed.json", tmp_path / "B.md"
+    saved.write_text(json.dumps(res), encoding="utf-8")
+    assert speed.main(["--from-json", str(saved), "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "Run then with `python benchmarks/speed.py --configs B --repeats 2 --no-target`" in text
+    assert "Report rewritten from that run's saved timings" in text and "--from-json" in text
+    assert "median** of 2 epochs" in text and "Config B, faster than PyTorch per epoch" in text
+    with pytest.raises(SystemExit) as e:
+        speed.main(["--from-json", str(tmp_path / "missing.json")])
+    assert "cannot use --from-json file" in str(e.value)
+
+
 def test_targets_section_when_nobody_reaches_the_target(speed):
     race = {"accuracy": 0.98, "runs": {"numnet": [{"seconds": 5.0, "reached": False}],
                                        "PyTorch": [{"seconds": 6.0, "reached": False}]}}
