@@ -178,9 +178,9 @@ def compared_cell(row) -> str:
     return f"{what}, best of {k} runs: {pct(row['compared'])} over {len(groups)} groups ({each})"
 
 
-def run_moons(seeds, course=True) -> dict:
+def run_moons(seeds) -> dict:
     """The course's optimizer comparison on the moons data (numnet.experiments, in process): on the course
-    notebook's own data, weights and batch order (course=True), and once per seed on numnet's generator."""
+    notebook's own data, weights and batch order, and once per seed on numnet's generator."""
     from numnet.experiments import COURSE_ACCURACY, compare_optimizers
 
     def one(**kw):
@@ -189,10 +189,8 @@ def run_moons(seeds, course=True) -> dict:
         return {k: {"accuracy": r["accuracy"], "seconds": r["seconds"]} for k, r in res.items()}
 
     moons = {"course": dict(COURSE_ACCURACY), "generated": machine()}
-    if course:
-        print("moons optimizer comparison, the course notebook's data, weights and batch order ...", end=" ",
-              flush=True)
-        moons["course_data"] = one(course_data=True)
+    print("moons optimizer comparison, the course notebook's data, weights and batch order ...", end=" ", flush=True)
+    moons["course_data"] = one(course_data=True)
     moons["per_seed"] = {}
     for seed in seeds:
         print(f"moons optimizer comparison, seed {seed} ...", end=" ", flush=True)
@@ -231,6 +229,12 @@ def moons_report(moons) -> list[str]:
                   f"ordering) in {len(ahead)} of {len(seeds)} seeds"
               + (f" ({', '.join(map(str, ahead))})" if ahead else "") + "."]
     return lines
+
+
+def save_json(path, generated, command, seeds, rows, moons) -> None:
+    """The raw results (every run, the moons tables), as --from-json reads them back."""
+    write_text_atomic(Path(path), json.dumps({"generated": generated, "command": command, "seeds": seeds,
+                                              "rows": rows, "moons": moons}, indent=1))
 
 
 def report(rows, seeds, command, moons=None, discussion=None, generated=None, rewritten=None) -> str:
@@ -322,8 +326,7 @@ def main(argv=None) -> int:
         rewritten = (machine(), this_command(argv))
         write_text_atomic(Path(args.out), report(rows, seeds, command, moons, discussion, generated, rewritten))
         if args.json:
-            write_text_atomic(Path(args.json), json.dumps({"generated": generated, "command": command, "seeds": seeds,
-                                                      "rows": rows, "moons": moons}, indent=1))
+            save_json(args.json, generated, command, seeds, rows, moons)
         print(f"written to {args.out} from {args.from_json}")
         return 0
     names = [s.strip() for s in args.recipes.split(",") if s.strip()] if args.recipes else recipe_names()
@@ -363,8 +366,7 @@ def main(argv=None) -> int:
     text = report(rows, seeds, command, moons, discussion, generated)
     write_text_atomic(Path(args.out), text)
     if args.json:
-        write_text_atomic(Path(args.json), json.dumps({"generated": generated, "command": command, "seeds": seeds,
-                                                  "rows": rows, "moons": moons}, indent=1))
+        save_json(args.json, generated, command, seeds, rows, moons)
     print()
     print(text)
     print(f"written to {args.out}")

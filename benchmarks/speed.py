@@ -184,11 +184,6 @@ def products_epochs(cfg, X, dtype):
         yield time.perf_counter() - t0
 
 
-def take(epochs, repeats) -> list:
-    """The next `repeats` timings of one of the *_epochs generators."""
-    return [next(epochs) for _ in range(repeats)]
-
-
 def interleaved(timers: dict, repeats: int) -> dict:
     """Time `repeats` epochs of every generator in `timers`, one epoch of each in turn (after each one's
     warm-up), so that a slow spell of a shared machine hits every framework alike. {name: [timings]}."""
@@ -197,11 +192,6 @@ def interleaved(timers: dict, repeats: int) -> dict:
         for name, epochs in timers.items():
             out[name].append(next(epochs))
     return out
-
-
-def time_products(cfg, X, dtype, repeats):
-    """Seconds per epoch of the products alone, `repeats` times (see products_epochs)."""
-    return take(products_epochs(cfg, X, dtype), repeats)
 
 
 # ---------------------------------------------------------------------------------------------- numnet

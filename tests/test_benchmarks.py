@@ -131,10 +131,10 @@ def test_epoch_flops_counts_forward_backward_and_input_gradients(speed):
     assert speed.epoch_flops([4, 3], 5) == 5 * 2 * 2 * 4 * 3
 
 
-def test_time_products_runs_the_epochs_products(speed):
+def test_products_epochs_time_the_epochs_products(speed):
     X = np.random.default_rng(0).random((50, 6), dtype=np.float32)
     cfg = {"sizes": [6, 4, 2], "batch_size": 16}
-    times = speed.time_products(cfg, X, "float32", 2)
+    times = speed.interleaved({"products": speed.products_epochs(cfg, X, "float32")}, 2)["products"]
     assert len(times) == 2 and all(t > 0 for t in times)
 
 
@@ -152,7 +152,7 @@ def test_interleaved_takes_one_epoch_of_each_in_turn(speed):
     out = speed.interleaved({"a": epochs("a"), "b": epochs("b")}, 2)
     assert out == {"a": [1, 2], "b": [10, 20]}
     assert calls == ["a warm-up", "a 1", "b warm-up", "b 1", "a 2", "b 2"]
-    assert speed.take(epochs("c"), 3) == [1, 2, 3]
+    assert speed.interleaved({"c": epochs("c")}, 3) == {"c": [1, 2, 3]}
 
 
 def _fake_results(numnet_b, torch_b, products_b, race):
