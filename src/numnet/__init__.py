@@ -5,24 +5,74 @@
     >>> net = numnet.Network.from_sizes([784, 30, 10], cost="cross_entropy", seed=1)
     >>> history = net.fit(X, y, epochs=5, batch_size=10, optimizer=numnet.SGD(0.5), validation_data=val)
     >>> net.evaluate(*test).accuracy
+
+The package tree is the architecture (imports flow down this list, never up):
+    utils/   checks, registry, atomic files, the NPZ + JSON archive, tables
+    nn/      layers, costs, initializers (the parts, each in its registry)
+    train/   the loop and its callbacks, optimizers, schedules, history, checkpoints
+    model/   Network (fit / evaluate / predict / save / load), gradcheck
+    data/    IDX, bundled MNIST, splits, toy sets, augmentation, digit images
+    report/  plots, error analysis, diagnosis
+    runs/    a whole run from settings (defaults < recipe < config < overrides), recipes, experiments
+    cli.py   the `numnet` command: parse, call runs/, print
+    nielsen.py  the book's own interface on the same engine
 """
-from .costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
-from .datasets import load_mnist, make_moons
-from .gradcheck import gradcheck
-from .history import History, ewa
-from .layers import ELU, BatchNorm, Dense, Dropout, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .network import Evaluation, Network, load
-from .optimizers import SGD, Adam, Momentum, RMSprop
-from .schedules import Constant, CosineDecay, ExponentialDecay, InverseTimeDecay, Plateau, StepDecay
-from .training import EarlyStopping, TrainingDiverged, load_checkpoint
+import sys as _sys
+
+from .data import load_mnist, make_moons
+from .model import Evaluation, Network, gradcheck, load, load_checkpoint
+from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
+                 Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, QuadraticCost, ReLU, Sigmoid,
+                 Softmax, Tanh)
+from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, Callback, Constant, CosineDecay, EarlyStopping,
+                    ExponentialDecay, History, InverseTimeDecay, LambdaCallback, Momentum, Optimizer, Plateau,
+                    RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Network", "load", "Evaluation", "gradcheck", "load_mnist", "make_moons", "History", "ewa",
-    "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout", "BatchNorm",
-    "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
-    "SGD", "Momentum", "RMSprop", "Adam",
-    "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",
-    "EarlyStopping", "TrainingDiverged", "load_checkpoint",
+    "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout",
+    "BatchNorm", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
+    "Optimizer", "SGD", "Momentum", "RMSprop", "Adam",
+    "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",
+    "Callback", "LambdaCallback", "EarlyStopping", "TrainingDiverged", "load_checkpoint",
+    "LAYERS", "ACTIVATIONS", "COSTS", "INITIALIZERS", "OPTIMIZERS", "SCHEDULES",
 ]
+
+# Module paths from before the package was laid out in folders keep working (`numnet.datasets`, ...).
+_OLD_MODULES = {"files": "utils.files", "layers": "nn.layers", "costs": "nn.costs", "initializers": "nn.initializers",
+                "network": "model.network", "training": "train.loop", "optimizers": "train.optimizers",
+                "schedules": "train.schedules", "history": "train.history", "progress": "train.progress",
+                "datasets": "data", "images": "data.images", "config": "runs.settings",
+                "experiments": "runs.experiments", "plots": "report.plots", "analysis": "report.analysis"}
+
+
+class _OldModuleFinder:
+    """Resolves an old module path to its new module when first imported (nothing is imported before)."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        prefix, _, name = fullname.rpartition(".")
+        if prefix != __name__ or name not in _OLD_MODULES:
+            return None
+        import importlib
+        import importlib.util
+
+        module = importlib.import_module(f"{__name__}.{_OLD_MODULES[name]}")
+        _sys.modules[fullname] = module
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(module))
+
+
+class _AliasLoader:
+    def __init__(self, module):
+        self.module = module
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module):
+        pass
+
+
+_sys.meta_path.append(_OldModuleFinder)

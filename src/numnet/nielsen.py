@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import costs as _costs
-from .datasets import load_mnist
-from .files import write_text_atomic
-from .initializers import initialize
-from .layers import Dense
-from .network import Network as _EngineNetwork
-from .optimizers import SGD as _EngineSGD
+from .data.mnist import load_mnist
+from .model.network import Network as _EngineNetwork
+from .nn import costs as _costs
+from .nn.initializers import initialize
+from .nn.layers import Dense
+from .train.optimizers import SGD as _EngineSGD
+from .utils.files import write_text_atomic
 
 __all__ = ["QuadraticCost", "CrossEntropyCost", "Network", "Network1", "load", "sigmoid", "sigmoid_prime",
            "vectorized_result", "load_data", "load_data_wrapper"]
@@ -323,9 +323,9 @@ class Network:
         if a.ndim != 2 or a.shape[0] != n_in:
             raise ValueError(f"feedforward expects a column vector of shape ({n_in}, 1) or columns of shape "
                              f"({n_in}, k), got shape {a.shape}")
-        X = self.engine._check_X(a.T, "feedforward input")
+        X = self.engine.prepare_inputs(a.T, "feedforward input")
         with np.errstate(over="ignore", under="ignore"):
-            return self.engine._forward(X)[0].T
+            return self.engine.forward_pass(X)[0].T
 
     def backprop(self, x, y):
         """(nabla_b, nabla_w) of C_x in the book's orientation (the mean over columns if x has several)."""

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+from ..utils.checks import float_dtype
+from ..utils.files import write_bytes_atomic
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-from numnet.files import write_bytes_atomic
 
 __all__ = ["load_digit", "load_digits", "digit_to_image"]
 
@@ -18,16 +18,6 @@ _SIZE = 28  # canvas side
 _BOX = 20  # the digit's larger side after fitting (as in MNIST)
 _BLANK_CONTRAST = 0.05  # ink must stand out from the background by 5% of full scale
 _INK_THRESHOLD = 0.05  # pixels above this (after stretching to [0, 1]) count for the bounding box
-
-
-def _float_dtype(dtype) -> np.dtype:
-    try:
-        dt = np.dtype(dtype) if dtype is not None else None  # np.dtype(None) is float64
-    except TypeError:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dt is None or dt.name not in ("float32", "float64"):
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-    return dt
 
 
 def _open_gray(path: Path) -> np.ndarray:
@@ -115,7 +105,7 @@ def load_digit(path, invert="auto", dtype="float32") -> np.ndarray:
     """
     if not (isinstance(invert, (bool, np.bool_)) or (isinstance(invert, str) and invert == "auto")):
         raise ValueError(f"invert must be 'auto', True or False, got {invert!r}")
-    dt = _float_dtype(dtype)
+    dt = float_dtype(dtype)
     path = Path(os.fspath(path))
     return _normalise(_open_gray(path), invert, path).reshape(_SIZE * _SIZE).astype(dt)
 
@@ -127,7 +117,7 @@ def load_digits(paths, invert="auto", dtype="float32") -> np.ndarray:
     paths = list(paths)
     if not paths:
         raise ValueError("no image paths given")
-    dt = _float_dtype(dtype)
+    dt = float_dtype(dtype)
     batch = np.empty((len(paths), _SIZE * _SIZE), dtype=dt)
     for i, path in enumerate(paths):  # one file at a time: decoding is per file anyway
         batch[i] = load_digit(path, invert=invert, dtype=dt)

@@ -4,54 +4,54 @@ Examples are rows. A Dense layer computes Z = A_prev @ W + b (W of shape (n_in, 
 book's z^l = w^l a^(l-1) + b^l; an activation layer computes A = σ(Z). `backward(dA)` receives ∂C/∂output
 and returns ∂C/∂input, filling `grads` in place. Parameters are updated in place by optimizers and are never
 rebound, so `layer.params["W"] is layer.W` always holds.
+
+A layer tells the network what it needs through attributes, never through its type: `input_size` (the width
+it expects, None for any), `changes_width`, `decay` (what L2 shrinks), `trainable` (False freezes it: no
+update, no weight gradient). Randomness arrives through `forward(x, training, rng)`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .initializers import initialize
+from ..utils.checks import number, positive_int
+from ..utils.registry import Registry
+from .initializers import INITIALIZERS
 
-LAYERS: dict[str, type] = {}
-
-
-def register(cls):
-    """Add a layer class to the registry used by `load` (names from files resolve only through it)."""
-    LAYERS[cls.name] = cls
-    return cls
-
-
-def _positive_int(value, what):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
+LAYERS = Registry("layer")
+ACTIVATIONS = Registry("activation", parent=LAYERS)
+register = LAYERS.register
 
 
 def _float_in(value, what, low, high, low_open=False, high_open=False):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number, got {value!r}") from None
-    bad_low = v <= low if low_open else v < low
-    bad_high = v >= high if high_open else v > high
-    if not np.isfinite(v) or bad_low or bad_high:
-        lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-        raise ValueError(f"{what} must be in {lo}{low}, {high}{hi}, got {value!r}")
-    return v
+    return number(value, what, low, high, low_open, high_open)
+
+
+_positive_int = positive_int
 
 
 class Layer:
-    """Base layer. `params`/`grads` map the same names to arrays; `decay` names the parameters L2 shrinks."""
+    """Base layer. `params`/`grads` map the same names to arrays; `decay` names the parameters L2 shrinks.
+
+    Layers with parameters take `backward(dy, need_dx=True)`: the network passes need_dx=False to the lowest
+    trainable layer, whose input gradient nobody uses.
+    """
 
     name = "layer"
     decay: tuple[str, ...] = ()
-    stochastic = False  # uses self.rng in training (dropout)
+    changes_width = False  # True for layers whose output width is a new size of the network (Dense)
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}  # saved with the model, not trained (batch-norm statistics)
+        self.trainable = True
 
-    def forward(self, x, training=False):
+    @property
+    def input_size(self) -> int | None:
+        """The input width this layer requires, or None when it takes any width."""
+        return None
+
+    def forward(self, x, training=False, rng=None):
         raise NotImplementedError
 
     def backward(self, dy):
@@ -82,6 +82,7 @@ class Dense(Layer):
 
     name = "dense"
     decay = ("W",)
+    changes_width = True
 
     def __init__(self, n_in, n_out, init="default", bias=True, seed=None, rng=None, dtype="float32"):
         super().__init__()
@@ -91,14 +92,17 @@ class Dense(Layer):
         self.bias = bool(bias)
         if rng is None:
             rng = np.random.default_rng(seed)
-        W, b = initialize(init, self.n_in, self.n_out, rng, dtype)
+        W, b = INITIALIZERS.get(init)(self.n_in, self.n_out, rng, dtype)
         self.params["W"] = W
         self.grads["W"] = np.zeros_like(W)
         if self.bias:
             self.params["b"] = b
             self.grads["b"] = np.zeros_like(b)
-        self.needs_input_grad = True  # the network turns this off for the first layer: dX is not needed there
         self._x = None
+
+    @property
+    def input_size(self):
+        return self.n_in
 
     @property
     def W(self):
@@ -108,18 +112,19 @@ class Dense(Layer):
     def b(self):
         return self.params.get("b")
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         self._x = x
         z = x @ self.params["W"]
         if self.bias:
             z += self.params["b"]
         return z
 
-    def backward(self, dz):
-        np.matmul(self._x.T, dz, out=self.grads["W"])
-        if self.bias:
-            np.sum(dz, axis=0, out=self.grads["b"])
-        return dz @ self.params["W"].T if self.needs_input_grad else None
+    def backward(self, dz, need_dx=True):
+        if self.trainable:
+            np.matmul(self._x.T, dz, out=self.grads["W"])
+            if self.bias:
+                np.sum(dz, axis=0, out=self.grads["b"])
+        return dz @ self.params["W"].T if need_dx else None
 
     def output_size(self, n_in):
         if n_in != self.n_in:
@@ -131,16 +136,21 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """An elementwise activation: A = f(Z); dZ = dA ⊙ f'(Z)."""
+    """An elementwise activation: A = f(Z); dZ = dA ⊙ f'(Z). Register one with `@ACTIVATIONS.register`.
+
+    `hidden = False` marks activations meant for the output layer only (softmax, identity): the CLI's
+    --activation choices and gradcheck's hidden-layer combinations list the others."""
+
+    hidden = True
 
 
-@register
+@ACTIVATIONS.register
 class Sigmoid(Activation):
     """σ(z) = 1/(1 + e^(−z)); σ' = σ(1 − σ). e^(−z) may overflow to inf for z ≪ 0, giving exactly 0."""
 
     name = "sigmoid"
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         a = np.negative(x)
         np.exp(a, out=a)
         a += 1
@@ -153,13 +163,13 @@ class Sigmoid(Activation):
         return dy * a * (1 - a)
 
 
-@register
+@ACTIVATIONS.register
 class Tanh(Activation):
     """tanh(z); tanh' = 1 − tanh²."""
 
     name = "tanh"
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         self._a = np.tanh(x)
         return self._a
 
@@ -168,13 +178,13 @@ class Tanh(Activation):
         return dy * (1 - a * a)
 
 
-@register
+@ACTIVATIONS.register
 class ReLU(Activation):
     """max(0, z); derivative 1 where z > 0, else 0."""
 
     name = "relu"
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         self._a = np.maximum(x, 0)
         return self._a
 
@@ -182,7 +192,7 @@ class ReLU(Activation):
         return dy * (self._a > 0)
 
 
-@register
+@ACTIVATIONS.register
 class LeakyReLU(Activation):
     """z for z > 0, αz otherwise; derivative 1 or α."""
 
@@ -192,7 +202,7 @@ class LeakyReLU(Activation):
         super().__init__()
         self.alpha = _float_in(alpha, "LeakyReLU alpha", 0.0, 1.0, high_open=True)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         self._pos = x > 0
         return np.where(self._pos, x, x * self.alpha)
 
@@ -203,7 +213,7 @@ class LeakyReLU(Activation):
         return {"alpha": self.alpha}
 
 
-@register
+@ACTIVATIONS.register
 class ELU(Activation):
     """z for z > 0, α(e^z − 1) otherwise; derivative 1 or α e^z = a + α."""
 
@@ -213,7 +223,7 @@ class ELU(Activation):
         super().__init__()
         self.alpha = _float_in(alpha, "ELU alpha", 0.0, np.inf, low_open=True, high_open=True)
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         self._pos = x > 0
         self._a = np.where(self._pos, x, self.alpha * np.expm1(np.minimum(x, 0)))
         return self._a
@@ -225,14 +235,15 @@ class ELU(Activation):
         return {"alpha": self.alpha}
 
 
-@register
+@ACTIVATIONS.register
 class Softmax(Activation):
     """a_j = e^(z_j − max z) / Σ_k e^(z_k − max z) (shifted by the row max: never overflows).
     Backward: dZ = a ⊙ (dA − Σ_j dA_j a_j)."""
 
     name = "softmax"
+    hidden = False
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         a = x - x.max(axis=1, keepdims=True)
         np.exp(a, out=a)
         a /= a.sum(axis=1, keepdims=True)
@@ -244,13 +255,14 @@ class Softmax(Activation):
         return a * (dy - (dy * a).sum(axis=1, keepdims=True))
 
 
-@register
+@ACTIVATIONS.register(aliases=("linear",))
 class Identity(Activation):
     """Linear output: a = z (e.g. a quadratic cost on the raw outputs)."""
 
     name = "identity"
+    hidden = False
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
         return x
 
     def backward(self, dy):
@@ -263,23 +275,22 @@ class Dropout(Layer):
     so inference is the plain identity. keep_prob = 1 is exactly a no-op."""
 
     name = "dropout"
-    stochastic = True
 
     def __init__(self, keep_prob=0.5):
         super().__init__()
         self.keep_prob = _float_in(keep_prob, "Dropout keep_prob", 0.0, 1.0, low_open=True)
-        self.rng = np.random.default_rng()
-        self.frozen = False  # gradient checks reuse the last mask
         self._mask = None
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, rng=None):
+        """The mask is drawn from `rng` (the trainer's generator; a fresh one when None)."""
         if not training or self.keep_prob == 1.0:
             self._mask = None
             return x
-        if not (self.frozen and self._mask is not None and self._mask.shape == x.shape):
-            keep = self.rng.random(x.shape, dtype=x.dtype) < self.keep_prob
-            self._mask = keep.astype(x.dtype)
-            self._mask *= 1 / self.keep_prob
+        if rng is None:
+            rng = np.random.default_rng()
+        keep = rng.random(x.shape, dtype=x.dtype) < self.keep_prob
+        self._mask = keep.astype(x.dtype)
+        self._mask *= 1 / self.keep_prob
         return x * self._mask
 
     def backward(self, dy):
@@ -295,7 +306,8 @@ class BatchNorm(Layer):
 
     Training uses the mini-batch statistics and updates exponentially weighted running averages
     (running = momentum·running + (1 − momentum)·batch); inference uses the running averages, so a single
-    example works. γ, β are learned; L2 does not decay them.
+    example works. γ, β are learned; L2 does not decay them. A frozen (trainable = False) BatchNorm normalises
+    with its running averages in training too, so fine-tuning around it leaves its statistics as they were.
     """
 
     name = "batch_norm"
@@ -312,9 +324,13 @@ class BatchNorm(Layer):
         self.buffers["running_mean"] = np.zeros(self.n, dtype=dtype)
         self.buffers["running_var"] = np.ones(self.n, dtype=dtype)
 
-    def forward(self, x, training=False):
+    @property
+    def input_size(self):
+        return self.n
+
+    def forward(self, x, training=False, rng=None):
         gamma, beta = self.params["gamma"], self.params["beta"]
-        if training:
+        if training and self.trainable:
             if x.shape[0] < 2:
                 raise ValueError("BatchNorm needs at least 2 examples per training batch (batch_size >= 2)")
             mu = x.mean(axis=0)
@@ -334,10 +350,13 @@ class BatchNorm(Layer):
         self._xhat, self._inv_std, self._batch_stats = xhat, inv_std, bool(training)
         return xhat * gamma + beta
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx=True):
         xhat, inv_std = self._xhat, self._inv_std
-        np.sum(dy * xhat, axis=0, out=self.grads["gamma"])
-        np.sum(dy, axis=0, out=self.grads["beta"])
+        if self.trainable:
+            np.sum(dy * xhat, axis=0, out=self.grads["gamma"])
+            np.sum(dy, axis=0, out=self.grads["beta"])
+        if not need_dx:
+            return None
         dxhat = dy * self.params["gamma"]
         if not self._batch_stats:  # inference: μ and σ² are constants (running averages), so dx = dxhat/√(σ² + ε)
             return dxhat * inv_std
@@ -353,25 +372,10 @@ class BatchNorm(Layer):
         return {"n": self.n, "momentum": self.momentum, "eps": self.eps}
 
 
-ACTIVATIONS = {
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "elu": ELU,
-    "softmax": Softmax,
-    "identity": Identity,
-    "linear": Identity,
-}
-
-
 def make_activation(name) -> Layer:
-    """An activation layer from a name ("relu", "leaky-relu", ...), a class, or an instance."""
+    """An activation layer from a registered name ("relu", "leaky-relu", ...), a class, or an instance."""
     if isinstance(name, Layer):
         return name
     if isinstance(name, type) and issubclass(name, Layer):
         return name()
-    key = str(name).lower().replace("-", "_")
-    if key not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(ACTIVATIONS))}")
-    return ACTIVATIONS[key]()
+    return ACTIVATIONS.get(str(name))()

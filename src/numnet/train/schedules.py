@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 
 __all__ = [
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay",
@@ -16,26 +15,18 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- validation
+from ..utils.checks import int_at_least, number
+from ..utils.registry import Registry
+
+SCHEDULES = Registry("schedule")
+
 
 def _number(name, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
-    """Return `value` as a float after checking it is a finite real number in the given range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    value = float(value)
-    if low is not None and (value <= low if low_open else value < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
-    return value
+    return number(value, name, low, high, low_open, high_open)
 
 
 def _integer(name, value, *, low=0) -> int:
-    """Return `value` as an int after checking it is an integer >= low (bools rejected)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return int(value)
+    return int_at_least(value, name, low)
 
 
 # ----------------------------------------------------------------------------- schedules
@@ -93,6 +84,7 @@ class Schedule:
         return f"{type(self).__name__}({params})"
 
 
+@SCHEDULES.register
 class Constant(Schedule):
     """α = α0 for every epoch."""
 
@@ -102,6 +94,7 @@ class Constant(Schedule):
         return lr0
 
 
+@SCHEDULES.register
 class InverseTimeDecay(Schedule):
     """α = α0 / (1 + decay·epoch), the form used in Andrew Ng's course."""
 
@@ -114,6 +107,7 @@ class InverseTimeDecay(Schedule):
         return lr0 / (1.0 + self.decay * epoch)
 
 
+@SCHEDULES.register
 class ExponentialDecay(Schedule):
     """α = α0 · rate^epoch, with 0 < rate <= 1."""
 
@@ -126,6 +120,7 @@ class ExponentialDecay(Schedule):
         return lr0 * self.rate ** epoch
 
 
+@SCHEDULES.register
 class StepDecay(Schedule):
     """α = α0 · factor^floor(epoch / step): multiply by `factor` every `step` epochs."""
 
@@ -139,6 +134,7 @@ class StepDecay(Schedule):
         return lr0 * self.factor ** (epoch // self.step)
 
 
+@SCHEDULES.register
 class CosineDecay(Schedule):
     """α = min_lr + (α0 − min_lr)(1 + cos(π·min(epoch, epochs)/epochs))/2: α0 down to min_lr."""
 
@@ -156,6 +152,7 @@ class CosineDecay(Schedule):
         return self.min_lr + (lr0 - self.min_lr) * (1.0 + math.cos(math.pi * t)) / 2.0
 
 
+@SCHEDULES.register
 class Plateau(Schedule):
     """Nielsen's rule: halve α (× factor) whenever the metric has not improved by more than
     min_delta for `patience` epochs; stop once α <= α0 · min_fraction (α0/1024 by default)."""
@@ -209,32 +206,11 @@ class Plateau(Schedule):
         self.best, self.wait, self.reductions = best, wait, reductions
 
 
-# ----------------------------------------------------------------------------- registry
-
-SCHEDULES: dict[str, type[Schedule]] = {
-    cls.name: cls
-    for cls in (Constant, InverseTimeDecay, ExponentialDecay, StepDecay, CosineDecay, Plateau)
-}
-
+# ----------------------------------------------------------------------------- by name
 
 def make_schedule(name: str, **params) -> Schedule:
     """Build a schedule from its registry name ("step", "inverse-time", ...) and parameters."""
-    if not isinstance(name, str):
-        raise ValueError(f"schedule name must be a string, got {name!r}")
-    key = name.strip().lower().replace("-", "_")
-    if key not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; known schedules: {', '.join(SCHEDULES)}")
-    cls = SCHEDULES[key]
-    signature = inspect.signature(cls).parameters
-    unknown = sorted(set(params) - set(signature))
-    if unknown:
-        allowed = ", ".join(signature) or "none"
-        raise ValueError(f"unknown parameter(s) for schedule {key!r}: {', '.join(unknown)} "
-                         f"(allowed: {allowed})")
-    missing = [p for p, s in signature.items() if s.default is inspect.Parameter.empty and p not in params]
-    if missing:
-        raise ValueError(f"schedule {key!r} needs parameter(s): {', '.join(missing)}")
-    return cls(**params)
+    return SCHEDULES.create(name, **params)
 
 
 def from_config(d: dict) -> Schedule:

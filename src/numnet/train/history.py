@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import write_text_atomic
+from ..utils.files import write_text_atomic
+from ..utils.tables import format_table as _table
 
 __all__ = ["History", "ewa", "format_table", "FIELDS"]
 
@@ -203,7 +204,4 @@ def format_table(history) -> str:
 
     rows = [(str(r[0]), cost(r[1]), acc(r[2]), cost(r[3]), acc(r[4]), f"{r[5]:.4g}", f"{r[6]:.1f}s")
             for r in zip(*(history[f] for f in FIELDS[:7]))]
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in (headers, *rows)]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return _table(rows, headers, markdown=False, align="right")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import write_bytes_atomic
-from .history import History, ewa
+from ..train.history import History, ewa
+from ..utils.files import write_bytes_atomic
 
 __all__ = ["plot_history", "plot_curves", "plot_decision_boundary"]
 

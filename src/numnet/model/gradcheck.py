@@ -40,7 +40,7 @@ def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50,
     """Compare backpropagation with two-sided finite differences on a float64 copy of `net`.
 
     At most `max_checks` entries per parameter array are checked (chosen at random, seeded), so big layers
-    stay cheap. Stochastic layers (dropout) keep one fixed mask for the whole check; `training=True` checks
+    stay cheap. Stochastic layers (dropout) draw one fixed mask (from `seed`) for the whole check; `training=True` checks
     the training-mode function (batch norm with batch statistics).
     """
     if not isinstance(net, Network):
@@ -50,37 +50,28 @@ def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50,
     if not isinstance(max_checks, int) or max_checks < 1:
         raise ValueError(f"max_checks must be a positive integer, got {max_checks!r}")
     net64 = net.astype("float64")
-    X = net64._check_X(X)
+    X = net64.prepare_inputs(X)
+
+    def cost():  # a fresh generator with the same seed: stochastic layers draw the same mask every time
+        return net64.loss_and_grads(X, y, l2=l2, n_train=n_train, training=training, rng=np.random.default_rng(seed))
+
+    cost()
+    analytic = [(layer, k, layer.grads[k].copy()) for layer, k in net64.trainable_parameters()]
     rng = np.random.default_rng(seed)
-    for layer in net64.layers:
-        if layer.stochastic:
-            layer.rng = np.random.default_rng(seed)
-            layer.frozen = True
-    try:
-        net64.loss_and_grads(X, y, l2=l2, n_train=n_train, training=training)  # draws and freezes the masks
-        analytic = [(layer, k, layer.grads[k].copy()) for layer, k in net64.parameters()]
-
-        def cost():
-            return net64.loss_and_grads(X, y, l2=l2, n_train=n_train, training=training)
-
-        errors, checked = {}, 0
-        for layer, k, g in analytic:
-            p = layer.params[k]
-            flat = p.reshape(-1)
-            idx = np.arange(flat.size) if flat.size <= max_checks else rng.choice(flat.size, max_checks, replace=False)
-            num = np.empty(len(idx))
-            for j, i in enumerate(idx):
-                old = flat[i]
-                flat[i] = old + eps
-                c_plus = cost()
-                flat[i] = old - eps
-                c_minus = cost()
-                flat[i] = old
-                num[j] = (c_plus - c_minus) / (2 * eps)
-            errors[f"{net64.layers.index(layer)}.{k}"] = relative_error(g.reshape(-1)[idx], num)
-            checked += len(idx)
-    finally:
-        for layer in net64.layers:
-            if layer.stochastic:
-                layer.frozen = False
+    errors, checked = {}, 0
+    for layer, k, g in analytic:
+        p = layer.params[k]
+        flat = p.reshape(-1)
+        idx = np.arange(flat.size) if flat.size <= max_checks else rng.choice(flat.size, max_checks, replace=False)
+        num = np.empty(len(idx))
+        for j, i in enumerate(idx):
+            old = flat[i]
+            flat[i] = old + eps
+            c_plus = cost()
+            flat[i] = old - eps
+            c_minus = cost()
+            flat[i] = old
+            num[j] = (c_plus - c_minus) / (2 * eps)
+        errors[f"{net64.layers.index(layer)}.{k}"] = relative_error(g.reshape(-1)[idx], num)
+        checked += len(idx)
     return GradCheckResult(max(errors.values()) if errors else 0.0, errors, checked)

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..utils.registry import Registry
 from .layers import Layer, Sigmoid, Softmax
 
-COSTS: dict[str, type] = {}
-
-
-def register(cls):
-    COSTS[cls.name] = cls
-    return cls
+COSTS = Registry("cost")
+register = COSTS.register
 
 
 def _tiny(a):
@@ -29,8 +26,12 @@ def _softplus(z):
 
 
 class Cost:
+    """Base cost. `outputs` names the output activations it is used with (the first is the default output of
+    `Network.from_sizes`; all of them are gradient-checked by `numnet gradcheck`)."""
+
     name = "cost"
     output = None  # the activation class whose (a − Y)/n shortcut applies
+    outputs: tuple[str, ...] = ("sigmoid",)
 
     def value(self, a, Y, z=None) -> float:
         raise NotImplementedError
@@ -51,11 +52,12 @@ class Cost:
         return hash(type(self))
 
 
-@register
+@register(aliases=("mse",))
 class QuadraticCost(Cost):
     """C_x = ½‖y − a‖²;  ∂C/∂a = (a − y)/n."""
 
     name = "quadratic"
+    outputs = ("sigmoid", "identity")
 
     def value(self, a, Y, z=None):
         d = a - Y
@@ -67,7 +69,7 @@ class QuadraticCost(Cost):
         return g
 
 
-@register
+@register(aliases=("crossentropy",))
 class CrossEntropyCost(Cost):
     """C_x = −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)].  From sigmoid logits: Σ_j [softplus(z_j) − y_j z_j].
     With a sigmoid output δ^L = a − y (the σ' factor cancels)."""
@@ -87,13 +89,14 @@ class CrossEntropyCost(Cost):
         return (a - Y) / (a * (1 - a)) / len(a)
 
 
-@register
+@register(aliases=("loglikelihood", "nll"))
 class LogLikelihoodCost(Cost):
     """C_x = −ln a_y (= −Σ_j y_j ln a_j for one-hot y).  From softmax logits: ln Σ_k e^(z_k) − z_y.
     With a softmax output δ^L = a − y."""
 
     name = "log_likelihood"
     output = Softmax
+    outputs = ("softmax",)
 
     def value(self, a, Y, z=None):
         if z is not None:
@@ -106,18 +109,11 @@ class LogLikelihoodCost(Cost):
         return -Y / np.maximum(a, _tiny(a)) / len(a)
 
 
-_ALIASES = {"cross-entropy": "cross_entropy", "crossentropy": "cross_entropy", "log-likelihood": "log_likelihood",
-            "loglikelihood": "log_likelihood", "nll": "log_likelihood", "mse": "quadratic"}
-
-
 def make_cost(cost) -> Cost:
-    """A cost from a name ("quadratic", "cross_entropy", "log_likelihood"), a Cost class, or an instance."""
+    """A cost from a registered name ("quadratic", "cross_entropy", "log_likelihood"), a Cost class, or an
+    instance."""
     if isinstance(cost, Cost):
         return cost
     if isinstance(cost, type) and issubclass(cost, Cost):
         return cost()
-    key = str(cost).lower()
-    key = _ALIASES.get(key, key)
-    if key not in COSTS:
-        raise ValueError(f"unknown cost {cost!r}; known: {', '.join(sorted(COSTS))}")
-    return COSTS[key]()
+    return COSTS.get(str(cost))()

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import course_moons, make_moons
-from .files import write_text_atomic
-from .network import Network
-from .optimizers import SGD, Adam, Momentum
-from .schedules import Constant, InverseTimeDecay
+from ..data.toy import course_moons, make_moons
+from ..model.network import Network
+from ..train.optimizers import SGD, Adam, Momentum
+from ..train.schedules import Constant, InverseTimeDecay
+from ..utils.files import write_text_atomic
+from ..utils.tables import format_table
 
 __all__ = ["compare_optimizers", "compare_batch_modes", "format_table", "course_weights", "course_batch_order",
            "COURSE_ACCURACY", "MOONS_SIZES"]
@@ -36,32 +37,6 @@ MOONS_SIZES = [2, 5, 2, 1]
 
 # Training accuracies reported by the course for the optimizer comparison (10,000 epochs, α = 0.0007).
 COURSE_ACCURACY = {"gd": 0.797, "momentum": 0.797, "adam": 0.94}
-
-
-# ---------------------------------------------------------------------------------------------- tables
-def format_table(rows, headers, markdown: bool = True) -> str:
-    """A table of `rows` (sequences of cells, converted with str) under `headers`.
-
-    markdown=True gives a GitHub markdown table (`| a | b |` with a `|---|` rule); markdown=False gives plain
-    text with columns padded to a common width. Every row must have as many cells as there are headers.
-    """
-    headers = [str(h) for h in headers]
-    if not headers:
-        raise ValueError("a table needs at least one column header")
-    body = []
-    for i, row in enumerate(rows):
-        cells = ["" if c is None else str(c) for c in row]
-        if len(cells) != len(headers):
-            raise ValueError(f"row {i} has {len(cells)} cells but there are {len(headers)} headers")
-        body.append(cells)
-    if markdown:
-        def line(cells):
-            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-        return "\n".join([line(headers), "|" + "|".join("---" for _ in headers) + "|", *map(line, body)])
-    widths = [max(len(r[j]) for r in [headers, *body]) for j in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [headers, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------- one run
@@ -134,7 +109,7 @@ def _run(X, y, optimizer, *, epochs, batch_size, seed, dtype, schedule=None, cos
 
 def _write_outputs(out_dir, X, y, nets, results, curves, title, md_sections):
     """costs*.png via plot_curves, boundary_<name>.png per run, results.md."""
-    from .plots import plot_curves, plot_decision_boundary
+    from ..report.plots import plot_curves, plot_decision_boundary
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

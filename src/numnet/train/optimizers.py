@@ -16,49 +16,36 @@ import math
 
 import numpy as np
 
-OPTIMIZERS: dict[str, type] = {}
+from ..utils.checks import number
+from ..utils.registry import Registry
 
-
-def register(cls):
-    OPTIMIZERS[cls.name] = cls
-    return cls
+OPTIMIZERS = Registry("optimizer")
+register = OPTIMIZERS.register
 
 
 def _check_lr(lr):
-    try:
-        v = float(lr)
-    except (TypeError, ValueError):
-        raise ValueError(f"learning rate must be a positive number, got {lr!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
-    return v
+    if isinstance(lr, (int, float, np.floating, np.integer)) and not isinstance(lr, bool) and \
+            math.isfinite(lr) and lr > 0:
+        return float(lr)
+    raise ValueError(f"learning rate must be a positive finite number, got {lr!r}")
 
 
 def _check_beta(beta, what):
-    try:
-        v = float(beta)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} must be a number in [0, 1), got {beta!r}") from None
-    if not (0.0 <= v < 1.0):
-        raise ValueError(f"{what} must be in [0, 1), got {beta!r}")
-    return v
+    return number(beta, what, 0.0, 1.0, high_open=True)
 
 
 def _check_eps(eps):
-    try:
-        v = float(eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"eps must be a positive number, got {eps!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"eps must be a positive number, got {eps!r}")
-    return v
+    return number(eps, "eps", 0.0, low_open=True)
 
 
 class Optimizer:
-    """Base: per-parameter slots created lazily on the first step that sees a parameter."""
+    """Base: per-parameter slots created lazily on the first step that sees a parameter. A new optimizer is
+    one subclass (`name`, `slot_names`, `_update`) registered with `@OPTIMIZERS.register`; `default_lr` is
+    the rate used when a run names the optimizer but no rate."""
 
     name = "optimizer"
     slot_names: tuple[str, ...] = ()
+    default_lr = 0.1
 
     def __init__(self, lr):
         self.lr = _check_lr(lr)
@@ -145,6 +132,7 @@ class Momentum(Optimizer):
 
     name = "momentum"
     slot_names = ("V",)
+    default_lr = 0.01
 
     def __init__(self, lr=0.01, beta=0.9):
         super().__init__(lr)
@@ -168,6 +156,7 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     slot_names = ("S",)
+    default_lr = 0.001
 
     def __init__(self, lr=0.001, beta=0.9, eps=1e-8):
         super().__init__(lr)
@@ -196,6 +185,7 @@ class Adam(Optimizer):
 
     name = "adam"
     slot_names = ("V", "S")
+    default_lr = 0.001
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
@@ -233,15 +223,4 @@ def make_optimizer(name="sgd", **params) -> Optimizer:
     """An optimizer from its registry name and parameters (unknown names or parameters are errors)."""
     if isinstance(name, Optimizer):
         return name
-    key = str(name).lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(sorted(OPTIMIZERS))}")
-    cls = OPTIMIZERS[key]
-    import inspect
-
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = set(params) - allowed
-    if unknown:
-        raise ValueError(f"unknown parameter(s) for optimizer {key!r}: {', '.join(sorted(unknown))}; "
-                         f"allowed: {', '.join(sorted(allowed))}")
-    return cls(**params)
+    return OPTIMIZERS.create(str(name), **params)

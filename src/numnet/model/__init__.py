@@ -1,0 +1,6 @@
+"""The model: `Network` (layers + cost, with fit / evaluate / predict / save), loading from files, and
+two-sided gradient checking. Sits on top of `nn` (its parts) and `train` (its training loop)."""
+from .gradcheck import GradCheckResult, gradcheck, relative_error
+from .network import Evaluation, Network, load, load_checkpoint
+
+__all__ = ["Network", "Evaluation", "load", "load_checkpoint", "gradcheck", "GradCheckResult", "relative_error"]

@@ -1,0 +1,10 @@
+"""The building blocks of a network: layers (each with forward/backward and its parameters), costs and
+initializers, each kind in its registry."""
+from .costs import COSTS, Cost, CrossEntropyCost, LogLikelihoodCost, QuadraticCost, make_cost
+from .initializers import INITIALIZERS, initialize
+from .layers import (ACTIVATIONS, ELU, LAYERS, Activation, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU,
+                     ReLU, Sigmoid, Softmax, Tanh, make_activation)
+
+__all__ = ["COSTS", "Cost", "CrossEntropyCost", "LogLikelihoodCost", "QuadraticCost", "make_cost", "INITIALIZERS",
+           "initialize", "ACTIVATIONS", "LAYERS", "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU",
+           "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout", "BatchNorm", "make_activation"]

@@ -1,0 +1,282 @@
+"""Callbacks: the one way to hook into training (Keras-style). The trainer calls, in list order,
+
+    on_train_begin(trainer)               before the first epoch
+    on_epoch_begin(trainer, epoch)        epoch is 1-based
+    on_batch_end(trainer, batch, cost)    after each optimizer step; batch is 1-based within the epoch
+    on_epoch_end(trainer, epoch, logs)    logs: the epoch's metrics (train/val cost and accuracy, lr)
+    on_train_end(trainer)                 always, also after an error (trainer.error is then set)
+
+Returning True from on_train_begin, on_batch_end or on_epoch_end stops training after that batch or epoch.
+A callback with state to carry across a resume defines `state_dict()` / `load_state_dict(d)`; the checkpoint
+stores it under the callback's `key`.
+
+`trainer` exposes the run: net, optimizer, schedule, history, rng, epoch, epochs, batch_size, n_train,
+batch_costs (this epoch's so far), logs, log (print function) and stop_reason.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..utils.checks import number, positive_int
+from .checkpoints import save_checkpoint
+from .progress import EpochProgress
+
+
+class TrainingDiverged(ValueError):
+    """The cost became NaN or infinite: training stops instead of carrying NaN on."""
+
+
+class Callback:
+    """Base class: every hook is optional; override the ones you need."""
+
+    @property
+    def key(self) -> str:
+        """Name of this callback's state in a checkpoint."""
+        return type(self).__name__
+
+    def on_train_begin(self, trainer):
+        pass
+
+    def on_epoch_begin(self, trainer, epoch):
+        pass
+
+    def on_batch_end(self, trainer, batch, cost):
+        pass
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        pass
+
+    def on_train_end(self, trainer):
+        pass
+
+    def state_dict(self):
+        """JSON-serialisable state for checkpoints; None when there is none."""
+        return None
+
+    def load_state_dict(self, state) -> None:
+        pass
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: `LambdaCallback(on_epoch_end=lambda trainer, epoch, logs: ...)`."""
+
+    def __init__(self, **hooks):
+        allowed = {"on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end"}
+        unknown = set(hooks) - allowed
+        if unknown:
+            raise ValueError(f"unknown callback hook(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(allowed))}")
+        for name, f in hooks.items():
+            if not callable(f):
+                raise ValueError(f"{name} must be callable")
+            setattr(self, name, f)
+
+
+# ---------------------------------------------------------------------------------------------- built in
+class Monitor(Callback):
+    """Measures cost (with the L2 term) and accuracy on the training set (when asked: a full extra pass) and
+    the validation set after each epoch, into logs; a non-finite cost stops the run with TrainingDiverged."""
+
+    def __init__(self, training=None, validation=None):
+        self.training, self.validation = training, validation  # (X, Y, labels), prepared
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        net = trainer.net
+        penalty = net.l2_penalty(trainer.l2, trainer.n_train)
+        for prefix, data in (("train", self.training), ("val", self.validation)):
+            cost = acc = None
+            if data is not None:
+                X, Y, labels = data
+                total, correct = net.measure(X, Y, labels)
+                cost, acc = total / len(X) + penalty, correct / len(X)
+            logs[f"{prefix}_cost"], logs[f"{prefix}_accuracy"] = cost, acc
+        if not all(math.isfinite(logs[k]) for k in ("train_cost", "val_cost") if logs[k] is not None):
+            raise TrainingDiverged(f"training diverged: the monitored cost is not finite after epoch {epoch}")
+        logs["lr"] = trainer.optimizer.lr
+
+
+class RecordHistory(Callback):
+    """Appends each epoch (logs, its time and every mini-batch cost) to trainer.history."""
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        trainer.history.record(epoch, train_cost=logs.get("train_cost"), train_accuracy=logs.get("train_accuracy"),
+                               val_cost=logs.get("val_cost"), val_accuracy=logs.get("val_accuracy"),
+                               lr=trainer.optimizer.lr, epoch_time=time.perf_counter() - trainer.epoch_started,
+                               batch_cost=trainer.batch_costs)
+
+
+class LearningRateSchedule(Callback):
+    """Sets optimizer.lr from the schedule before each epoch and tells it the validation accuracy after; stops
+    when the schedule says so (Plateau below its floor)."""
+
+    def __init__(self, schedule, lr0):
+        self.schedule, self.lr0 = schedule, lr0
+
+    def on_train_begin(self, trainer):
+        return self.schedule.stopped
+
+    def on_epoch_begin(self, trainer, epoch):
+        trainer.optimizer.lr = float(self.schedule.lr(epoch - 1, self.lr0))
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if logs.get("val_accuracy") is not None:
+            self.schedule.observe(logs["val_accuracy"])
+        if self.schedule.stopped:
+            trainer.stop_reason = f"learning rate fell to {self.schedule.lr(epoch, self.lr0):.3g}: stopping"
+            return True
+        return False
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs, and restore the
+    weights of the best epoch (as scikit-learn does), also when the epochs run out first."""
+
+    MONITORS = {"val_accuracy": "max", "val_cost": "min", "train_accuracy": "max", "train_cost": "min"}
+
+    def __init__(self, patience=10, monitor="val_accuracy", min_delta=0.0, restore_best=True):
+        try:
+            self.patience = positive_int(patience, "early-stopping patience")
+            self.min_delta = number(min_delta, "early-stopping min_delta", 0.0)
+        except ValueError as e:
+            raise ValueError(str(e).replace("finite number", "number >= 0")) from None
+        if monitor not in self.MONITORS:
+            raise ValueError(f"early-stopping monitor must be one of {', '.join(self.MONITORS)}, got {monitor!r}")
+        self.monitor = monitor
+        self.restore_best = bool(restore_best)
+        self.mode = self.MONITORS[monitor]
+        self.best = None
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_weights: dict | None = None
+        self.stopped_epoch = 0
+
+    def update(self, epoch: int, value, net) -> bool:
+        """Record the epoch's metric; True when training should stop."""
+        if value is None:
+            raise ValueError(f"early stopping monitors {self.monitor!r}, which was not measured "
+                             f"(give validation_data, or monitor_training=True for train_* metrics)")
+        better = (self.best is None or (value > self.best + self.min_delta if self.mode == "max"
+                                        else value < self.best - self.min_delta))
+        if better:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_weights = net.get_weights()
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def restore(self, net) -> None:
+        if self.restore_best and self.best_weights is not None:
+            net.set_weights(self.best_weights)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if not self.update(epoch, logs.get(self.monitor), trainer.net):
+            return False
+        self.restore(trainer.net)
+        trainer.stop_reason = (f"early stopping: no improvement in {self.monitor} for {self.patience} epochs; "
+                               f"restored the weights of epoch {self.best_epoch}")
+        return True
+
+    def on_train_end(self, trainer):
+        history = trainer.history
+        if trainer.error is None and not self.stopped_epoch and self.best_weights is not None and len(history) \
+                and self.best_epoch != history.epoch[-1]:
+            # the epochs ran out (or the schedule ended) before patience did: still end on the best weights
+            self.restore(trainer.net)
+            trainer.log(f"restored the weights of epoch {self.best_epoch} (best {self.monitor})")
+
+    def config(self):
+        return {"patience": self.patience, "monitor": self.monitor, "min_delta": self.min_delta,
+                "restore_best": self.restore_best}
+
+    def state_dict(self):
+        """Its settings, progress and the best weights (as `arrays`, stored as arrays in a checkpoint)."""
+        return {"config": self.config(), "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "arrays": self.best_weights or {}}
+
+    def load_state_dict(self, d):
+        """Continue from a checkpoint's state when it monitored the same metric; otherwise start afresh."""
+        try:
+            if d["config"]["monitor"] != self.monitor:
+                return
+            self.best, self.best_epoch, self.wait = d["best"], int(d["best_epoch"]), int(d["wait"])
+            self.best_weights = dict(d.get("arrays") or {}) or None
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"early-stopping state is damaged: {e}") from None
+
+
+def _fmt(v, pct=False):
+    if v is None:
+        return "-"
+    return f"{100 * v:.2f}%" if pct else f"{v:.4f}"
+
+
+class ConsoleLog(Callback):
+    """One line per epoch (costs, accuracies, rate, time) and the reason training stopped."""
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        parts = [f"epoch {epoch}/{trainer.epochs}"]
+        if logs.get("train_cost") is not None:
+            parts.append(f"train cost {_fmt(logs['train_cost'])} acc {_fmt(logs['train_accuracy'], True)}")
+        else:
+            parts.append(f"batch cost {np.mean(trainer.batch_costs):.4f}")
+        if logs.get("val_cost") is not None:
+            parts.append(f"val cost {_fmt(logs['val_cost'])} acc {_fmt(logs['val_accuracy'], True)}")
+        parts.append(f"lr {trainer.optimizer.lr:.4g}")
+        parts.append(f"{time.perf_counter() - trainer.epoch_started:.1f}s")
+        trainer.log("  ".join(parts))
+
+    def on_train_end(self, trainer):
+        if trainer.stop_reason and trainer.error is None:
+            trainer.log(trainer.stop_reason)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch (examples, running cost, speed); drawn only on a terminal unless `enabled`."""
+
+    def __init__(self, enabled=None):
+        self.enabled = enabled
+        self._bar = None
+
+    def on_epoch_begin(self, trainer, epoch):
+        self._bar = EpochProgress(trainer.n_train, epoch, trainer.epochs, enabled=self.enabled)
+
+    def on_batch_end(self, trainer, batch, cost):
+        self._bar.update(trainer.last_batch_size, cost)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self._bar.close()
+
+    def on_train_end(self, trainer):
+        if self._bar is not None:
+            self._bar.close()
+
+
+class ModelCheckpoint(Callback):
+    """Writes `directory/checkpoint.npz` (network, optimizer and schedule with their state, RNG, history,
+    every callback's state) and `history.json` after every epoch, so a run resumes exactly."""
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        save_checkpoint(self.directory, trainer)
+
+
+class HistoryFile(Callback):
+    """Rewrites a History JSON file after every epoch, so a running run can be watched."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        trainer.history.save(self.path)
+
+
+__all__ = ["Callback", "LambdaCallback", "EarlyStopping", "ConsoleLog", "ProgressBar", "ModelCheckpoint", "HistoryFile",
+           "Monitor", "RecordHistory", "LearningRateSchedule", "TrainingDiverged"]

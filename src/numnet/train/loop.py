@@ -1,0 +1,236 @@
+"""The training loop: mini-batch gradient descent with any optimizer; everything else hooks in as a callback.
+
+Per epoch: shuffle (one permutation from the run's single random generator, unless `shuffle` says
+otherwise), then for each mini-batch: gather its examples, optionally augment them, forward, cost, backward
+(with L2's (λ/n)·W, n the training-set size, added by the network), one optimizer step. batch_size=1 is
+stochastic gradient descent, batch_size=n is full-batch gradient descent.
+
+The model is used only through its public interface (prepare_inputs, prepare_targets, backprop, measure,
+param_arrays, grad_arrays, ...), so this package does not import the network module.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..utils.checks import number, positive_int, seed as check_seed
+from .callbacks import (Callback, ModelCheckpoint, ConsoleLog, EarlyStopping, LambdaCallback, LearningRateSchedule,
+                        Monitor, ProgressBar, RecordHistory, TrainingDiverged)
+from .checkpoints import Checkpoint as CheckpointState, load_checkpoint
+from .history import History
+from .optimizers import SGD, Optimizer
+from .schedules import Constant, Schedule
+
+
+class Trainer:
+    """One training run's state and its loop; callbacks read and steer it (see `numnet.train.callbacks`)."""
+
+    def __init__(self, net, X, Y, epochs, batch_size, optimizer, schedule, lr0, rng, l2=0.0, callbacks=(),
+                 augment=None, shuffle=True, history=None, start_epoch=0, settings=None, log=print):
+        self.net, self.X, self.Y = net, X, Y
+        self.epochs, self.batch_size, self.n_train = epochs, batch_size, len(X)
+        self.optimizer, self.schedule, self.lr0, self.rng, self.l2 = optimizer, schedule, lr0, rng, l2
+        self.callbacks = list(callbacks)
+        self.augment, self.shuffle = augment, shuffle
+        self.history = history if history is not None else History()
+        self.start_epoch, self.epoch = start_epoch, start_epoch
+        self.settings = settings or {}
+        self.log = log
+        self.batch_costs: list[float] = []
+        self.last_batch_size = 0
+        self.epoch_started = time.perf_counter()
+        self.stop_reason: str | None = None
+        self.error: BaseException | None = None
+
+    def _fire(self, hook, *args) -> bool:
+        stop = False
+        for cb in self.callbacks:
+            stop = getattr(cb, hook)(self, *args) is True or stop
+        return stop
+
+    def run(self) -> History:
+        try:
+            stop = self._fire("on_train_begin")
+            while not stop and self.epoch < self.epochs:
+                self.epoch += 1
+                self.epoch_started = time.perf_counter()
+                self._fire("on_epoch_begin", self.epoch)
+                stop = self._run_epoch()
+                logs = self.logs = {}
+                stop = self._fire("on_epoch_end", self.epoch, logs) or stop
+        except BaseException as e:
+            self.error = e
+            raise
+        finally:
+            self._fire("on_train_end")
+        return self.history
+
+    def _run_epoch(self) -> bool:
+        """One pass over the training set; True when a callback asked to stop after a batch."""
+        net, X, Y, optimizer, rng, n, bs = self.net, self.X, self.Y, self.optimizer, self.rng, self.n_train, self.batch_size
+        params, grads = net.param_arrays(trainable=True), net.grad_arrays(trainable=True)
+        batch_hooks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+        order = epoch_order(self.shuffle, self.epoch - 1, n, rng)
+        self.batch_costs = costs = []
+        for b, start in enumerate(range(0, n, bs), 1):
+            idx = order[start:start + bs]
+            xb = X.take(idx, axis=0)  # gathering per batch is cheaper than copying a shuffled epoch
+            yb = Y.take(idx, axis=0)
+            if self.augment is not None:
+                xb = _augmented(self.augment, xb, rng, net.dtype)
+            c = net.backprop(xb, yb, True, rng, self.l2, n)
+            if not math.isfinite(c):
+                raise TrainingDiverged(f"training diverged: the cost became {c} at epoch {self.epoch}, batch {b} "
+                                       f"(learning rate {optimizer.lr:g}); lower the learning rate")
+            optimizer.step(params, grads)
+            costs.append(c)
+            self.last_batch_size = len(xb)
+            if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
+                return True
+        return False
+
+
+def _augmented(augment, xb, rng, dtype):
+    out = augment(xb, rng)
+    if not isinstance(out, np.ndarray) or out.shape != xb.shape:
+        raise ValueError(f"augment must return an array of shape {xb.shape}, got "
+                         f"{getattr(out, 'shape', type(out).__name__)}")
+    return out if out.dtype == dtype else out.astype(dtype)
+
+
+def epoch_order(shuffle, epoch, n, rng):
+    """The order in which 0-based `epoch` visits the n training examples (see `fit`'s shuffle)."""
+    if shuffle is True:
+        return rng.permutation(n)
+    if shuffle is False:
+        return np.arange(n)
+    order = np.asarray(shuffle(epoch, n))
+    if order.shape != (n,) or order.dtype.kind not in "iu" or not np.array_equal(np.sort(order), np.arange(n)):
+        raise ValueError(f"shuffle({epoch}, {n}) must return a permutation of 0..{n - 1} (integers, shape ({n},)), "
+                         f"got a {order.dtype} array of shape {order.shape}")
+    return order
+
+
+def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_data=None, seed=None,
+        verbose=None, schedule=None, early_stopping=None, monitor_training=False, augment=None,
+        checkpoint_dir=None, resume=None, callbacks=(), on_epoch_end=None, progress=None, log=None,
+        shuffle=True) -> History:
+    """Train `net` on (X, y) and return the History.
+
+    epochs: total number of epochs (with `resume`, training continues from the checkpoint's epoch to this).
+    optimizer: an Optimizer (default SGD(0.1)). schedule: a Schedule setting optimizer.lr each epoch from the
+    initial rate. early_stopping: an EarlyStopping or a patience (int) on validation accuracy.
+    monitor_training: also evaluate cost and accuracy on the training set each epoch (a full extra pass).
+    augment: callable (X_batch, rng) -> X_batch applied to each mini-batch's inputs (fresh each epoch).
+    checkpoint_dir: write a checkpoint after every epoch. resume: a Checkpoint or checkpoint directory.
+    callbacks: Callback instances, called after the built-in ones (monitoring, history, schedule, early
+    stopping, log, progress bar, checkpoint). on_epoch_end: callable (epoch, history); True stops training.
+    verbose: 0 silent, 1 a line per epoch, 2 also a progress bar (shown only on a terminal).
+    shuffle: True (a fresh random order every epoch, from `seed`), False (the data's own order every epoch),
+    or a callable (epoch, n) -> the order of the n examples in that epoch (0-based epoch; a permutation of
+    0..n-1), e.g. to replay another program's mini-batches.
+    """
+    epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
+    try:
+        l2 = number(float(l2), "l2", 0.0)
+    except (TypeError, ValueError):
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}") from None
+    verbose = 0 if verbose is None else int(verbose)
+    check_seed(seed)
+    if not (shuffle is True or shuffle is False or callable(shuffle)):
+        raise ValueError(f"shuffle must be True, False or a callable (epoch, n) -> order, got {shuffle!r}")
+    if augment is not None and not callable(augment):
+        raise ValueError("augment must be a callable (X, rng) -> X")
+    callbacks = list(callbacks or ())
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise ValueError(f"callbacks must be numnet Callback instances, got {cb!r}")
+    X = net.prepare_inputs(X, "training X")
+    n = len(X)
+    if n == 0:
+        raise ValueError("training set is empty")
+    Y, labels = net.prepare_targets(y, n, "training y")
+    validation = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (X_val, y_val)")
+        Xv = net.prepare_inputs(validation_data[0], "validation X")
+        Yv, labels_v = net.prepare_targets(validation_data[1], len(Xv), "validation y")
+        validation = (Xv, Yv, labels_v) if len(Xv) else None
+    if isinstance(early_stopping, (int, np.integer)) and not isinstance(early_stopping, bool):
+        early_stopping = EarlyStopping(patience=int(early_stopping))
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise ValueError("early_stopping must be an EarlyStopping or a patience (positive integer)")
+    if early_stopping is not None and early_stopping.monitor.startswith("val") and validation is None:
+        raise ValueError("early stopping on a validation metric needs validation_data")
+    if early_stopping is not None and early_stopping.monitor.startswith("train"):
+        monitor_training = True
+
+    rng = np.random.default_rng(seed)
+    ckpt = None
+    if resume is not None:
+        ckpt = resume if isinstance(resume, CheckpointState) else load_checkpoint(resume, type(net).from_architecture)
+        optimizer, schedule, lr0 = _resume_into(net, ckpt, optimizer, schedule, rng)
+    if optimizer is None:
+        optimizer = SGD(0.1)
+    if not isinstance(optimizer, Optimizer):
+        raise ValueError(f"optimizer must be a numnet Optimizer (e.g. numnet.SGD(0.1)), got {optimizer!r}")
+    if ckpt is None:
+        lr0 = optimizer.lr
+    if schedule is None:
+        schedule = Constant()
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"schedule must be a numnet Schedule, got {schedule!r}")
+    settings = {"epochs": epochs, "batch_size": batch_size, "l2": l2, "seed": seed,
+                "monitor_training": bool(monitor_training), "n_train": n}
+
+    say = log or (lambda msg: print(msg, flush=True))
+    built_in: list[Callback] = [Monitor((X, Y, labels) if monitor_training else None, validation), RecordHistory(),
+                                LearningRateSchedule(schedule, lr0)]
+    if early_stopping is not None:
+        built_in.append(early_stopping)
+    if verbose >= 1:
+        built_in.append(ConsoleLog())
+    if verbose >= 2:
+        built_in.append(ProgressBar(progress))
+    if checkpoint_dir is not None:
+        built_in.append(ModelCheckpoint(checkpoint_dir))
+    if on_epoch_end is not None:
+        built_in.append(LambdaCallback(on_epoch_end=lambda trainer, epoch, logs: on_epoch_end(epoch, trainer.history)))
+    trainer = Trainer(net, X, Y, epochs, batch_size, optimizer, schedule, lr0, rng, l2, built_in + callbacks,
+                      augment, shuffle, settings=settings, log=say)
+    if ckpt is not None:
+        trainer.history = ckpt.history
+        trainer.history.truncate(ckpt.epoch)
+        trainer.start_epoch = trainer.epoch = ckpt.epoch
+        for cb in trainer.callbacks:
+            if cb.key in ckpt.callbacks:
+                cb.load_state_dict(ckpt.callbacks[cb.key])
+    return trainer.run()
+
+
+def _resume_into(net, ckpt, optimizer, schedule, rng):
+    """Continue from a checkpoint: its weights into `net`, the optimizer and schedule it held (or the given
+    ones, keeping the saved state where they are of the same kind), its random generator state."""
+    if ckpt.network is not net:
+        if [l.name for l in ckpt.network.layers] != [l.name for l in net.layers] or ckpt.network.sizes != net.sizes:
+            raise ValueError("the checkpoint's network does not match this network's architecture")
+        net.set_weights(ckpt.network.arrays())
+    params = net.param_arrays()
+    if optimizer is None:
+        optimizer = ckpt.optimizer
+        optimizer.load_state_dict(params, ckpt.optimizer.state_dict(ckpt.network.param_arrays()))
+        lr0 = ckpt.lr0
+    else:
+        if type(optimizer) is type(ckpt.optimizer):  # same kind: keep its moments, take the new settings
+            optimizer.load_state_dict(params, ckpt.optimizer.state_dict(ckpt.network.param_arrays()))
+        lr0 = optimizer.lr
+    if schedule is None:
+        schedule = ckpt.schedule
+    elif type(schedule) is type(ckpt.schedule) and schedule.config() == ckpt.schedule.config():
+        schedule.load_state_dict(ckpt.schedule.state_dict())
+    rng.bit_generator.state = ckpt.rng_state
+    return optimizer, schedule, lr0
