@@ -98,7 +98,8 @@ def test_check_types_rejections(cfg, word):
 # ---------------------------------------------------------------------------------------------- merge / precedence
 def test_merge_without_layers_is_the_defaults():
     cfg = merge()
-    assert cfg == DEFAULTS
+    assert {k: cfg[k] for k in DEFAULTS} == DEFAULTS
+    assert all(cfg[k] is None for k in set(cfg) - set(DEFAULTS))  # parameters of registered parts: not given
     cfg["lr"] = 99.0
     assert DEFAULTS["lr"] != 99.0  # a copy
 
@@ -196,7 +197,7 @@ def test_unknown_recipe():
 
 @pytest.mark.parametrize("name", recipe_names())
 def test_every_recipe_loads_validates_and_builds(name):
-    from numnet.cli import _optimizer, _schedule
+    from numnet.runs.run import build_optimizer as _optimizer, build_schedule as _schedule
     from numnet.network import Network
 
     r = load_recipe(name)

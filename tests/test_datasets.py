@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from numnet import datasets as ds
+from numnet.data import mnist as mnist_module
 
 IDX_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 
@@ -180,7 +181,7 @@ def test_load_mnist_label_count_mismatch(tmp_path, monkeypatch):
     sums = (copy / "SHA256SUMS").read_text().splitlines()
     sums = [f"{digest}  t10k-labels-idx1-ubyte" if "t10k-labels" in s else s for s in sums]
     (copy / "SHA256SUMS").write_text("\n".join(sums) + "\n")
-    monkeypatch.setattr(ds, "mnist_dir", lambda: copy)  # the default directory is overridable
+    monkeypatch.setattr(mnist_module, "mnist_dir", lambda: copy)  # the default directory is overridable
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.*does not match 10000 images"):
         ds.load_mnist()
 

@@ -245,7 +245,7 @@ def test_copy_is_independent_and_equal():
     np.testing.assert_array_equal(cp.forward(X), net.forward(X))
     for k, v in net.get_weights().items():
         np.testing.assert_array_equal(cp.get_weights()[k], v)
-        assert not np.shares_memory(cp._arrays()[k], net._arrays()[k])
+        assert not np.shares_memory(cp.arrays()[k], net.arrays()[k])
     cp.layers[0].W[...] = 0
     assert not np.all(net.layers[0].W == 0)
 

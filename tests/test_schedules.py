@@ -227,7 +227,7 @@ def test_make_schedule_hyphen_and_case():
 
 
 def test_make_schedule_unknown_name_lists_known():
-    with pytest.raises(ValueError, match="known schedules: constant, inverse_time"):
+    with pytest.raises(ValueError, match="known: constant, inverse_time"):
         make_schedule("linear")
     with pytest.raises(ValueError, match="name"):
         make_schedule(3)

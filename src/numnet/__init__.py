@@ -60,7 +60,6 @@ class _OldModuleFinder:
         import importlib.util
 
         module = importlib.import_module(f"{__name__}.{_OLD_MODULES[name]}")
-        _sys.modules[fullname] = module
         return importlib.util.spec_from_loader(fullname, _AliasLoader(module))
 
 

@@ -9,6 +9,7 @@ This is the public model interface the trainer, gradcheck and the book API use: 
 """
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 from pathlib import Path
 
@@ -251,10 +252,13 @@ class Network:
     def backprop(self, X, Y, training=True, rng=None, l2=0.0, n_train=None) -> float:
         """One forward and backward pass on prepared inputs: returns the batch's mean cost (without the L2
         term) and leaves ∂C/∂θ in every trainable layer's grads, with L2's (λ/n)·W added to the decayed
-        weights (n the training-set size): the one place where L2 enters a gradient."""
+        weights (n the training-set size): the one place where L2 enters a gradient. A cost that is not
+        finite is returned at once, the gradients left as they were (the trainer stops on it)."""
         with np.errstate(over="ignore", under="ignore"):
             a, z = self.forward_pass(X, training, rng)
             cost = self.cost.value(a, Y, z)
+            if not math.isfinite(cost):
+                return cost
             self.backward_pass(a, Y)
         if l2:
             scale = l2 / (n_train or len(X))

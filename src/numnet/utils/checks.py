@@ -35,13 +35,15 @@ def int_at_least(value, what: str, low: int) -> int:
 
 
 def number(value, what: str, low=None, high=None, low_open=False, high_open=False) -> float:
-    """A finite real number (bools rejected), optionally inside [low, high] (ends open on request)."""
+    """A finite real number (bools rejected), optionally inside [low, high] (ends open on request); the
+    message names the bound that was crossed ("must be > 0")."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{what} must be a finite number, got {value!r}")
     v = float(value)
-    if (low is not None and (v <= low if low_open else v < low)) or \
-            (high is not None and (v >= high if high_open else v > high)):
-        raise ValueError(f"{what} must be {interval(low, high, low_open, high_open)}, got {value!r}")
+    if low is not None and (v <= low if low_open else v < low):
+        raise ValueError(f"{what} must be {interval(low, None, low_open)}, got {value!r}")
+    if high is not None and (v >= high if high_open else v > high):
+        raise ValueError(f"{what} must be {interval(None, high, high_open=high_open)}, got {value!r}")
     return v
 
 

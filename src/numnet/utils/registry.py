@@ -76,6 +76,22 @@ class Registry:
     def items(self):
         return list(self._entries.items())
 
+    # read like a dict of canonical names (`sorted(COSTS)`, `COSTS["quadratic"]`, `len(LAYERS)`)
+    def __iter__(self):
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, name):
+        return self.get(name)
+
+    def keys(self):
+        return self.names()
+
+    def values(self):
+        return list(self._entries.values())
+
     def params(self, name) -> dict[str, inspect.Parameter]:
         """The constructor's keyword arguments (name -> inspect.Parameter), `self` and *args/**kwargs aside."""
         obj = self.get(name)

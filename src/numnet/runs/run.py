@@ -1,0 +1,267 @@
+"""A whole run from its settings, in-process: data, network (new, or resumed from a checkpoint), optimizer,
+schedule, augmentation, callbacks, training, test metrics and the output files. The CLI, the benchmark
+scripts, search and the lab all call `run`; it raises clear errors (RunError, ValueError, OSError) and
+prints nothing unless given a `log`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.augment import expand_shifts, random_affine
+from ..data.mnist import load_mnist
+from ..model.network import Evaluation, Network, load_checkpoint
+from ..nn.layers import Dropout
+from ..train.callbacks import EarlyStopping
+from ..train.history import History
+from ..train.optimizers import OPTIMIZERS, make_optimizer
+from ..train.schedules import make_schedule
+from ..utils.files import write_text_atomic
+from . import settings as S
+
+DEFAULT_MODEL = "numnet-model.npz"
+RUN_FILE = "run.json"
+NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "batch_norm", "dtype")
+
+
+class RunError(ValueError):
+    """What the user asked for cannot be run (reported in one line by the CLI)."""
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C or SIGTERM during training; `checkpoint_dir` (if any) holds the last finished epoch."""
+
+    def __init__(self, checkpoint_dir=None):
+        self.checkpoint_dir = checkpoint_dir
+        super().__init__("interrupted" + (f"; resume with: numnet train --resume {checkpoint_dir}"
+                                          if checkpoint_dir else ""))
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the trained model, its History, test metrics, the settings used and output paths."""
+
+    model: Network
+    history: History
+    test: Evaluation | None
+    settings: dict
+    recipe: str | None
+    seconds: float
+    best_epoch: int
+    best_val_accuracy: float | None
+    paths: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """A JSON-ready summary (what `numnet train --json-summary` writes)."""
+        return {"recipe": self.recipe, "test_accuracy": None if self.test is None else self.test.accuracy,
+                "test_cost": None if self.test is None else self.test.cost, "best_val_accuracy": self.best_val_accuracy,
+                "best_epoch": self.best_epoch, "epochs": len(self.history), "seconds": self.seconds,
+                "seed": self.settings.get("seed"), "config": self.settings,
+                "model": str(self.paths.get("model")) if self.paths.get("model") else None}
+
+
+# ---------------------------------------------------------------------------------------------- settings
+def resolve_settings(recipe=None, config=None, overrides=None) -> dict:
+    """DEFAULTS < recipe < config file < overrides, validated; the seed and the rate are filled in."""
+    layers = []
+    if recipe:
+        layers.append(S.load_recipe(recipe))
+    if config:
+        layers.append(S.read_toml(config) if not isinstance(config, dict) else S._check_types(config, "config"))
+    if overrides:
+        layers.append(S._check_types({k: v for k, v in overrides.items() if v is not None}, "settings"))
+    cfg = S.merge(*layers)
+    return _complete(cfg)
+
+
+def _complete(cfg: dict) -> dict:
+    if cfg["seed"] is None:
+        cfg["seed"] = int(np.random.SeedSequence().entropy % 2**31)
+    if cfg["lr"] is None:
+        cfg["lr"] = OPTIMIZERS.get(cfg["optimizer"]).default_lr
+    return cfg
+
+
+def build_optimizer(cfg):
+    params = {"lr": cfg["lr"]}
+    for key in sorted(S.optimizer_keys()):
+        if cfg.get(key) is not None:
+            params[key] = cfg[key]
+    return make_optimizer(cfg["optimizer"], **params)
+
+
+def build_schedule(cfg):
+    name = str(cfg["schedule"]).lower().replace("-", "_")
+    params = {}
+    if name == "cosine":
+        params["epochs"] = cfg["epochs"]
+    for key, param in S.schedule_keys().items():
+        if key != "min_lr" and cfg.get(key) is not None:
+            params[param] = cfg[key]
+    if cfg.get("min_lr") is not None:
+        if name == "plateau":
+            params["min_fraction"] = cfg["min_lr"] / cfg["lr"]
+        else:
+            params["min_lr"] = cfg["min_lr"]
+    return make_schedule(name, **params)
+
+
+def build_network(cfg) -> Network:
+    return Network.from_sizes(cfg["sizes"], activation=cfg["activation"], output=cfg["output"], cost=cfg["cost"],
+                              init=cfg["init"], seed=cfg["seed"], dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
+                              batch_norm=cfg["batch_norm"])
+
+
+AUGMENTS = {
+    "shift": lambda X, rng: random_affine(X, rng, max_shift=2.0, max_degrees=0.0),
+    "affine": lambda X, rng: random_affine(X, rng, max_shift=2.0, max_degrees=10.0),
+}
+
+
+def mnist_data(cfg, log=None):
+    """((X, y), (X_val, y_val), (X_test, y_test)) for the settings: train/validation sizes, expansion."""
+    (X, y), (Xv, yv), (Xt, yt) = load_mnist(validation_size=cfg["validation_size"], dtype=cfg["dtype"])
+    if cfg["train_size"] is not None:
+        if cfg["train_size"] > len(X):
+            raise RunError(f"--train-size {cfg['train_size']} exceeds the {len(X)} training images")
+        X, y = X[:cfg["train_size"]], y[:cfg["train_size"]]
+    if cfg["augment"] == "expand":
+        X, y = expand_shifts(X, y)
+        if log:
+            log(f"expanded the training set with one-pixel shifts: {len(X)} images")
+    return (X, y), (Xv, yv), (Xt, yt)
+
+
+def set_keep_prob(net: Network, keep_prob) -> None:
+    """Change the dropout keep probabilities of a (loaded) network: one value, or one per Dropout layer."""
+    drops = [layer for layer in net.layers if isinstance(layer, Dropout)]
+    kp = keep_prob if isinstance(keep_prob, list) else [keep_prob] * len(drops)
+    if not drops and any(k != 1 for k in (kp or [keep_prob])):
+        raise RunError("the checkpoint's network has no dropout layers; --keep-prob cannot add them")
+    if len(kp) != len(drops):
+        raise RunError(f"the checkpoint's network has {len(drops)} dropout layers; --keep-prob gave {len(kp)} values")
+    for layer, k in zip(drops, kp):
+        layer.keep_prob = Dropout(k).keep_prob
+
+
+def check_output_paths(paths: dict) -> None:
+    """Fail before training, not after it, when an output file could not be written."""
+    for flag, path in paths.items():
+        if path is None:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise RunError(f"{flag} {path} is a directory; give a file name")
+        if not (path.parent if str(path.parent) else Path(".")).is_dir():
+            raise RunError(f"{flag} {path}: directory {path.parent} does not exist")
+
+
+# ---------------------------------------------------------------------------------------------- the run
+def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MODEL, checkpoint_dir=None,
+        history=None, plot=None, json_summary=None, callbacks=(), data=None, verbose=1, log=None,
+        progress=None) -> RunResult:
+    """Train one run and return its RunResult.
+
+    recipe / config / overrides: the settings (see `resolve_settings`); resume: a checkpoint directory to
+    continue (overrides may change the rate, schedule, L2, dropout, epochs, ...; not the network).
+    out: where to save the model (None: not saved). checkpoint_dir: checkpoint after every epoch.
+    history / plot / json_summary: optional output files. callbacks: extra Callbacks. data: ((X, y),
+    (X_val, y_val), (X_test, y_test)) instead of the bundled MNIST. verbose: 0 silent, 1 a line per epoch,
+    2 also a progress bar. log: print function for messages (default: none).
+    """
+    say = log or (lambda msg: None)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    check_output_paths({"--out": out, "--history": history, "--json-summary": json_summary})
+    if resume:
+        cfg, net, ckpt, optimizer, schedule = _resumed(resume, recipe, config, overrides, say)
+        checkpoint_dir = checkpoint_dir or resume
+    else:
+        cfg = resolve_settings(recipe, config, overrides)
+        net, ckpt = build_network(cfg), None
+        optimizer, schedule = build_optimizer(cfg), build_schedule(cfg)
+    (X, y), (Xv, yv), (Xt, yt) = data if data is not None else mnist_data(cfg, say)
+    if net.n_in != np.shape(X)[1]:
+        raise RunError(f"the data has {np.shape(X)[1]} features but the network takes {net.n_in} inputs"
+                       + (" (MNIST images have 784 pixels)" if data is None else ""))
+    validation = (Xv, yv) if len(Xv) else None
+    if cfg["early_stopping"] and validation is None:
+        raise RunError("--early-stopping needs a validation set (--validation-size > 0)")
+    if checkpoint_dir:
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(checkpoint_dir) / RUN_FILE, json.dumps(cfg, indent=1))
+    if not resume:
+        say(_header(cfg, recipe, net, optimizer))
+    early = EarlyStopping(patience=cfg["early_stopping"]) if cfg["early_stopping"] else None
+    t0 = time.perf_counter()
+    try:
+        hist = net.fit(X, y, epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=optimizer, l2=cfg["l2"],
+                       validation_data=validation, seed=cfg["seed"], verbose=verbose, schedule=schedule,
+                       early_stopping=early, monitor_training=cfg["monitor_training"],
+                       augment=AUGMENTS.get(cfg["augment"]), checkpoint_dir=checkpoint_dir, resume=ckpt,
+                       callbacks=callbacks, log=say, progress=progress)
+    except KeyboardInterrupt:
+        raise RunInterrupted(checkpoint_dir) from None
+    seconds = time.perf_counter() - t0
+    test = net.evaluate(Xt, yt) if len(Xt) else None
+    paths = {}
+    if out is not None:
+        paths["model"] = net.save(out)
+    if history:
+        paths["history"] = hist.save(history) or Path(history)
+    if plot:
+        from ..report.plots import plot_history
+
+        paths["plots"] = plot_history(hist, plot)
+        say("plots: " + ", ".join(str(p) for p in paths["plots"]))
+    best_val = None
+    if validation is not None and any(v is not None for v in hist.val_accuracy):
+        best_epoch = hist.best_epoch("val_accuracy")
+        best_val = hist.val_accuracy[best_epoch - 1]
+    else:
+        best_epoch = len(hist)
+    result = RunResult(net, hist, test, cfg, recipe, seconds, best_epoch, best_val, paths)
+    if json_summary:
+        write_text_atomic(json_summary, json.dumps(result.summary(), indent=1))
+        paths["json_summary"] = Path(json_summary)
+    return result
+
+
+def _header(cfg, recipe, net, optimizer) -> str:
+    desc = S.load_recipe(recipe).get("description") if recipe else None
+    return (f"numnet train{' --recipe ' + recipe if recipe else ''}: sizes {net.sizes}, "
+            f"{cfg['activation']} hidden, cost {net.cost.name}, {optimizer!r}, batch {cfg['batch_size']}, "
+            f"{cfg['epochs']} epochs, l2 {cfg['l2']:g}, seed {cfg['seed']}" + (f"\n  {desc}" if desc else ""))
+
+
+def _resumed(resume, recipe, config, overrides, say):
+    """Settings, network, checkpoint, optimizer and schedule to continue the run checkpointed in `resume`."""
+    if recipe or config:
+        raise RunError("--resume continues the checkpointed run with its own settings; drop "
+                       + " and ".join(f for f, v in (("--recipe", recipe), ("--config", config)) if v)
+                       + " (change settings with flags)")
+    ckpt = load_checkpoint(resume)
+    run_file = Path(resume) / RUN_FILE
+    try:
+        saved = json.loads(run_file.read_text()) if run_file.exists() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{run_file} is damaged: {e}") from None
+    if not saved:
+        say(f"note: {run_file} not found; data settings (train/validation size, augmentation) are the defaults")
+    arch_keys = set(NETWORK_KEYS) & set(overrides)
+    if arch_keys:
+        raise RunError(f"--resume keeps the checkpoint's network; drop "
+                       f"{', '.join('--' + k.replace('_', '-') for k in sorted(arch_keys))}")
+    given = S._check_types(overrides, "settings")
+    cfg = _complete(S.merge(S._check_types(saved, str(run_file)), given))
+    net = ckpt.network
+    if "keep_prob" in given:
+        set_keep_prob(net, given["keep_prob"])
+    opt_keys = {"optimizer", "lr"} | S.optimizer_keys()
+    optimizer = build_optimizer(cfg) if opt_keys & set(given) else None
+    schedule = build_schedule(cfg) if ({"schedule"} | set(S.schedule_keys())) & set(given) else None
+    say(f"resuming {resume} after epoch {ckpt.epoch}; training to epoch {cfg['epochs']}")
+    return cfg, net, ckpt, optimizer, schedule
