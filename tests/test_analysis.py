@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import softmax as _softmax
 
 import numnet
 from numnet.analysis import confusion_matrix, diagnose, format_confusion, worst_mistakes
@@ -90,9 +91,6 @@ def _hand_network():
     return net
 
 
-def _softmax(z):
-    e = np.exp(np.asarray(z, dtype=float) - max(z))
-    return e / e.sum()
 
 
 X_HAND = np.array([[3.0, 0.0],    # 0: predicts 0 with e^3/(e^3+2) ~ 0.909; true 1 -> mistake

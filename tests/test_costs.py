@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import softmax as _softmax
 
 import numnet
 from numnet.costs import COSTS, CrossEntropyCost, LogLikelihoodCost, QuadraticCost, make_cost
@@ -15,9 +16,6 @@ def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 # ------------------------------------------------------------------------------------------ hand values

@@ -2,6 +2,7 @@
 weights, vectorization, and input validation with clear messages."""
 import numpy as np
 import pytest
+from conftest import softmax as _softmax
 
 import numnet
 from numnet import Network
@@ -12,9 +13,6 @@ def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _data(n=10, n_in=4, seed=0):

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import blobs
 
 import numnet
 from numnet import SGD, Adam, EarlyStopping, Momentum, Network, RMSprop, TrainingDiverged, load_checkpoint
@@ -12,12 +13,6 @@ from numnet import SGD, Adam, EarlyStopping, Momentum, Network, RMSprop, Trainin
 HISTORY_FIELDS = ("epoch", "train_cost", "train_accuracy", "val_cost", "val_accuracy", "lr", "batch_cost")
 
 
-def blobs(n=200, seed=0, sep=1.5):
-    """Two gaussian blobs in 2-D centred at (−sep, −sep) and (sep, sep); labels alternate 0, 1."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    X = rng.standard_normal((n, 2)) + np.where(y[:, None] == 1, sep, -sep)
-    return X.astype(np.float32), y
 
 
 def same_history(h1, h2):

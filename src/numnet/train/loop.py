@@ -126,7 +126,8 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
     augment: callable (X_batch, rng) -> X_batch applied to each mini-batch's inputs (fresh each epoch).
     checkpoint_dir: write a checkpoint after every epoch. resume: a Checkpoint or checkpoint directory.
     callbacks: Callback instances, called after the built-in ones (monitoring, history, schedule, early
-    stopping, log, progress bar, checkpoint). on_epoch_end: callable (epoch, history); True stops training.
+    stopping, log, progress bar) and before the checkpoint, which saves every callback's state.
+    on_epoch_end: callable (epoch, history) called after every epoch; returning True stops training.
     verbose: 0 silent, 1 a line per epoch, 2 also a progress bar (shown only on a terminal).
     shuffle: True (a fresh random order every epoch, from `seed`), False (the data's own order every epoch),
     or a callable (epoch, n) -> the order of the n examples in that epoch (0-based epoch; a permutation of
@@ -196,11 +197,10 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
         built_in.append(ConsoleLog())
     if verbose >= 2:
         built_in.append(ProgressBar(progress))
-    if checkpoint_dir is not None:
-        built_in.append(ModelCheckpoint(checkpoint_dir))
     if on_epoch_end is not None:
         built_in.append(LambdaCallback(on_epoch_end=lambda trainer, epoch, logs: on_epoch_end(epoch, trainer.history)))
-    trainer = Trainer(net, X, Y, epochs, batch_size, optimizer, schedule, lr0, rng, l2, built_in + callbacks,
+    last = [ModelCheckpoint(checkpoint_dir)] if checkpoint_dir is not None else []  # after every other callback
+    trainer = Trainer(net, X, Y, epochs, batch_size, optimizer, schedule, lr0, rng, l2, built_in + callbacks + last,
                       augment, shuffle, settings=settings, log=say)
     if ckpt is not None:
         trainer.history = ckpt.history
