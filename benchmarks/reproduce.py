@@ -3,11 +3,11 @@
     python benchmarks/reproduce.py                                   # every recipe, seeds 1,2,3
     python benchmarks/reproduce.py --recipes nielsen-ch1,adam-100 --seeds 1 --out RESULTS.md
 
-Each run is the command line, in a subprocess:
+Each run goes through numnet's run layer in-process, as `numnet train --recipe NAME --seed S` does:
 
-    python -m numnet train --recipe NAME --seed S --quiet --json-summary PATH --out MODEL
+    numnet.runs.run(recipe=NAME, overrides={"seed": S}, out=MODEL, verbose=0).summary()
 
-whose JSON summary holds test_accuracy, best_val_accuracy, best_epoch, seconds and recipe. The published
+whose summary holds test_accuracy, best_val_accuracy, best_epoch, seconds and recipe. The published
 figure of a recipe comes from its `published` (percent) and `published_note` keys. Where the note says the
 book reports a *best epoch*, numnet's comparable figure is its best-epoch accuracy on the validation set
 (the 10,000 held-out training images); otherwise it is the final test accuracy. Where the source reports the
@@ -18,7 +18,7 @@ is at least the published figure minus 0.5 percentage points; the plain mean ove
 
 After the recipes, the course's optimizer comparison on the moons data runs on the course notebook's own
 data, initial weights and batch order (replayed exactly), and once per `--moons-seeds` seed on numnet's own
-generator (in process, `numnet.experiments.compare_optimizers`); both get tables. `--discussion FILE` appends
+generator (in process, `numnet.runs.experiments.compare_optimizers`); both get tables. `--discussion FILE` appends
 a hand-written section (why a figure falls short) to the report. `--from-json FILE` rewrites the report from
 saved runs (comparisons recomputed with the recipes' current published keys); adding `--update-moons` reruns
 only the moons comparisons.
@@ -31,14 +31,15 @@ import json
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from numnet.experiments import format_table
-from numnet.files import write_text_atomic
+from numnet.runs import run
+from numnet.runs.settings import load_recipe, recipe_names as _recipe_names
+from numnet.utils.files import write_text_atomic
+from numnet.utils.tables import format_table
 
 FLOOR_PP = 0.5  # a recipe "meets the floor" within this many percentage points of the published figure
 
@@ -58,22 +59,13 @@ def this_command(argv) -> str:
     return ("python benchmarks/reproduce.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
 
 
-def numnet_cmd(*args) -> list[str]:
-    return [sys.executable, "-m", "numnet", *args]
-
-
 def recipe_names() -> list[str]:
-    out = subprocess.run(numnet_cmd("recipes", "--names"), capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"`numnet recipes --names` failed: {out.stderr.strip() or out.returncode}")
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    return _recipe_names()
 
 
 def recipe_info(name) -> dict:
     """The recipe's settings and description keys (published, published_note, description, source)."""
     try:
-        from numnet.config import load_recipe
-
         return load_recipe(name)
     except Exception as e:  # noqa: BLE001 (a broken recipe is reported in the table, not fatal)
         return {"_error": str(e)}
@@ -84,21 +76,13 @@ def uses_best_epoch(info) -> bool:
 
 
 def run_one(name, seed, work: Path) -> dict:
-    summary = work / f"{name}-seed{seed}.json"
-    model = work / f"{name}-seed{seed}.npz"
-    cmd = numnet_cmd("train", "--recipe", name, "--seed", str(seed), "--quiet", "--json-summary", str(summary),
-                     "--out", str(model))
+    """One recipe run in-process through the run layer; a failure is recorded in the row, not raised."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0 or not summary.exists():
-        err = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        return {"seed": seed, "error": err, "wall": wall}
     try:
-        data = json.loads(summary.read_text(encoding="utf-8"))
-    except ValueError as e:
-        return {"seed": seed, "error": f"unreadable summary {summary}: {e}", "wall": wall}
-    data.update(seed=seed, wall=wall)
+        data = run(recipe=name, overrides={"seed": seed}, out=work / f"{name}-seed{seed}.npz", verbose=0).summary()
+    except (ValueError, OSError) as e:
+        return {"seed": seed, "error": str(e).splitlines()[0], "wall": time.perf_counter() - t0}
+    data.update(seed=seed, wall=time.perf_counter() - t0)
     return data
 
 
@@ -179,9 +163,9 @@ def compared_cell(row) -> str:
 
 
 def run_moons(seeds) -> dict:
-    """The course's optimizer comparison on the moons data (numnet.experiments, in process): on the course
+    """The course's optimizer comparison on the moons data (numnet.runs.experiments, in process): on the course
     notebook's own data, weights and batch order, and once per seed on numnet's generator."""
-    from numnet.experiments import COURSE_ACCURACY, compare_optimizers
+    from numnet.runs.experiments import COURSE_ACCURACY, compare_optimizers
 
     def one(**kw):
         res = compare_optimizers(**kw)

@@ -41,9 +41,9 @@ import reference  # noqa: E402  (benchmarks/reference.py)
 
 import numnet  # noqa: E402
 from numnet import Adam, Network, SGD  # noqa: E402
-from numnet.datasets import load_mnist, one_hot  # noqa: E402
-from numnet.experiments import format_table  # noqa: E402
-from numnet.files import write_text_atomic  # noqa: E402
+from numnet.data import load_mnist, one_hot  # noqa: E402
+from numnet.utils.tables import format_table  # noqa: E402
+from numnet.utils.files import write_text_atomic  # noqa: E402
 
 EPOCH = 50_000  # examples per epoch that every s/epoch figure refers to
 TORCH_HINT = "pip install torch==2.13.0"
