@@ -4,7 +4,7 @@ import math
 import pytest
 
 from numnet import config as cfgmod
-from numnet.config import DEFAULTS, _check_types, load_recipe, merge, parse_int_list, read_toml, recipe_names
+from numnet.config import DEFAULTS, check_settings, load_recipe, merge, parse_int_list, read_toml, recipe_names
 
 EXPECTED_RECIPES = {"nielsen-ch1", "nielsen-ch1-100", "nielsen-ch3-ce", "nielsen-ch3-l2", "nielsen-ch3-100",
                     "nielsen-overfit", "nielsen-overfit-l2", "saito-two-layer", "default"}
@@ -28,16 +28,16 @@ def test_parse_int_list_rejects_non_integers(text):
     assert "--sizes" in str(e.value) and repr(text) in str(e.value)
 
 
-# ---------------------------------------------------------------------------------------------- _check_types
+# ---------------------------------------------------------------------------------------------- check_settings
 def test_check_types_accepts_and_normalises():
     cfg = {"sizes": "784, 30, 10", "lr": 3, "epochs": 2, "keep_prob": [0.5, 1], "batch_norm": True,
            "augment": "shift", "seed": 0, "validation_size": 0, "description": "a note", "published": 95.0}
-    out = _check_types(cfg, "test")
+    out = check_settings(cfg, "test")
     assert out["sizes"] == [784, 30, 10]
     assert cfg["sizes"] == "784, 30, 10"  # the input is not modified
     assert out["lr"] == 3 and out["keep_prob"] == [0.5, 1] and out["description"] == "a note"
-    assert _check_types({}, "test") == {}
-    assert _check_types({"keep_prob": 1.0, "l2": 0.0}, "test") == {"keep_prob": 1.0, "l2": 0.0}
+    assert check_settings({}, "test") == {}
+    assert check_settings({"keep_prob": 1.0, "l2": 0.0}, "test") == {"keep_prob": 1.0, "l2": 0.0}
 
 
 @pytest.mark.parametrize("cfg, word", [
@@ -88,7 +88,7 @@ def test_check_types_accepts_and_normalises():
 ])
 def test_check_types_rejections(cfg, word):
     with pytest.raises(ValueError) as e:
-        _check_types(cfg, "my-source")
+        check_settings(cfg, "my-source")
     msg = str(e.value)
     assert msg.startswith("my-source: ")
     assert word in msg
@@ -105,7 +105,7 @@ def test_merge_without_layers_is_the_defaults():
 
 
 def test_defaults_are_valid():
-    assert _check_types(DEFAULTS, "defaults") == DEFAULTS
+    assert check_settings(DEFAULTS, "defaults") == DEFAULTS
 
 
 def test_precedence_defaults_recipe_file_flags(tmp_path):
@@ -113,7 +113,7 @@ def test_precedence_defaults_recipe_file_flags(tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text('lr = 1.0\nbatch_size = 20\nl2 = 0.5\n')
     from_file = read_toml(toml)
-    flags = _check_types({"lr": 0.25, "epochs": 2}, "command line")
+    flags = check_settings({"lr": 0.25, "epochs": 2}, "command line")
     cfg = merge(recipe, from_file, flags)
     assert cfg["lr"] == 0.25                   # flag beats file and recipe
     assert cfg["epochs"] == 2                  # flag beats recipe
@@ -201,13 +201,13 @@ def test_every_recipe_loads_validates_and_builds(name):
     from numnet.network import Network
 
     r = load_recipe(name)
-    assert _check_types(r, name) == r
+    assert check_settings(r, name) == r
     if "published" in r:
         assert isinstance(r.get("description"), str) and r["description"].strip()
         assert isinstance(r["published"], (int, float)) and 0 < r["published"] <= 100
     cfg = merge(r)
     assert cfg["sizes"][0] == 784 and cfg["sizes"][-1] == 10
-    # names that _check_types does not know (activation, cost, init, optimizer, schedule) resolve too
+    # names that check_settings does not know (activation, cost, init, optimizer, schedule) resolve too
     Network.from_sizes(cfg["sizes"], activation=cfg["activation"], output=cfg["output"], cost=cfg["cost"],
                        init=cfg["init"], seed=0, dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
                        batch_norm=cfg["batch_norm"])

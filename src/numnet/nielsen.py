@@ -36,6 +36,7 @@ from .nn import costs as _costs
 from .nn.initializers import initialize
 from .nn.layers import Dense
 from .train.optimizers import SGD as _EngineSGD
+from .utils.checks import positive_int
 from .utils.files import write_text_atomic
 
 __all__ = ["QuadraticCost", "CrossEntropyCost", "Network", "Network1", "load", "sigmoid", "sigmoid_prime",
@@ -188,12 +189,6 @@ def _stack(data, n_in, n_out, what):
         if T.dtype.kind not in "biuf":
             raise ValueError(f"{what}: y must be numeric, got dtype {T.dtype}")
     return X, T, kind
-
-
-def _positive_int(v, what):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {v!r}")
-    return int(v)
 
 
 def _number(v, what, positive):
@@ -353,7 +348,7 @@ class Network:
         eta = _number(eta, "eta (the learning rate)", positive=True)
         lmbda = _number(lmbda, "lmbda (the L2 regularization parameter)", positive=False)
         X, T, _ = _stack(mini_batch, self.sizes[0], self.sizes[-1], "mini_batch")
-        n = len(X) if n is None else _positive_int(n, "n (the training-set size)")
+        n = len(X) if n is None else positive_int(n, "n (the training-set size)")
         self.engine.loss_and_grads(X, T, l2=lmbda, n_train=n)
         _EngineSGD(eta).step(self.engine.param_arrays(), self.engine.grad_arrays())
 
@@ -402,7 +397,7 @@ class Network:
 
     # ------------------------------------------------------------------ training
     def _check_sgd(self, epochs, mini_batch_size, eta, lmbda):
-        return (_positive_int(epochs, "epochs"), _positive_int(mini_batch_size, "mini_batch_size"),
+        return (positive_int(epochs, "epochs"), positive_int(mini_batch_size, "mini_batch_size"),
                 _number(eta, "eta (the learning rate)", positive=True),
                 _number(lmbda, "lmbda (the L2 regularization parameter)", positive=False))
 

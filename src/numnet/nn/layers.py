@@ -22,13 +22,6 @@ ACTIVATIONS = Registry("activation", parent=LAYERS)
 register = LAYERS.register
 
 
-def _float_in(value, what, low, high, low_open=False, high_open=False):
-    return number(value, what, low, high, low_open, high_open)
-
-
-_positive_int = positive_int
-
-
 class Layer:
     """Base layer. `params`/`grads` map the same names to arrays; `decay` names the parameters L2 shrinks.
 
@@ -86,8 +79,8 @@ class Dense(Layer):
 
     def __init__(self, n_in, n_out, init="default", bias=True, seed=None, rng=None, dtype="float32"):
         super().__init__()
-        self.n_in = _positive_int(n_in, "Dense n_in")
-        self.n_out = _positive_int(n_out, "Dense n_out")
+        self.n_in = positive_int(n_in, "Dense n_in")
+        self.n_out = positive_int(n_out, "Dense n_out")
         self.init = init
         self.bias = bool(bias)
         if rng is None:
@@ -200,7 +193,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, alpha=0.01):
         super().__init__()
-        self.alpha = _float_in(alpha, "LeakyReLU alpha", 0.0, 1.0, high_open=True)
+        self.alpha = number(alpha, "LeakyReLU alpha", 0.0, 1.0, high_open=True)
 
     def forward(self, x, training=False, rng=None):
         self._pos = x > 0
@@ -221,7 +214,7 @@ class ELU(Activation):
 
     def __init__(self, alpha=1.0):
         super().__init__()
-        self.alpha = _float_in(alpha, "ELU alpha", 0.0, np.inf, low_open=True, high_open=True)
+        self.alpha = number(alpha, "ELU alpha", 0.0, np.inf, low_open=True, high_open=True)
 
     def forward(self, x, training=False, rng=None):
         self._pos = x > 0
@@ -278,7 +271,7 @@ class Dropout(Layer):
 
     def __init__(self, keep_prob=0.5):
         super().__init__()
-        self.keep_prob = _float_in(keep_prob, "Dropout keep_prob", 0.0, 1.0, low_open=True)
+        self.keep_prob = number(keep_prob, "Dropout keep_prob", 0.0, 1.0, low_open=True)
         self._mask = None
 
     def forward(self, x, training=False, rng=None):
@@ -314,9 +307,9 @@ class BatchNorm(Layer):
 
     def __init__(self, n, momentum=0.9, eps=1e-5, dtype="float32"):
         super().__init__()
-        self.n = _positive_int(n, "BatchNorm n")
-        self.momentum = _float_in(momentum, "BatchNorm momentum", 0.0, 1.0, high_open=True)
-        self.eps = _float_in(eps, "BatchNorm eps", 0.0, np.inf, low_open=True, high_open=True)
+        self.n = positive_int(n, "BatchNorm n")
+        self.momentum = number(momentum, "BatchNorm momentum", 0.0, 1.0, high_open=True)
+        self.eps = number(eps, "BatchNorm eps", 0.0, np.inf, low_open=True, high_open=True)
         self.params["gamma"] = np.ones(self.n, dtype=dtype)
         self.params["beta"] = np.zeros(self.n, dtype=dtype)
         self.grads["gamma"] = np.zeros(self.n, dtype=dtype)

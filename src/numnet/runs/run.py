@@ -71,9 +71,9 @@ def resolve_settings(recipe=None, config=None, overrides=None) -> dict:
     if recipe:
         layers.append(S.load_recipe(recipe))
     if config:
-        layers.append(S.read_toml(config) if not isinstance(config, dict) else S._check_types(config, "config"))
+        layers.append(S.read_toml(config) if not isinstance(config, dict) else S.check_settings(config, "config"))
     if overrides:
-        layers.append(S._check_types({k: v for k, v in overrides.items() if v is not None}, "settings"))
+        layers.append(S.check_settings({k: v for k, v in overrides.items() if v is not None}, "settings"))
     cfg = S.merge(*layers)
     return _complete(cfg)
 
@@ -255,8 +255,8 @@ def _resumed(resume, recipe, config, overrides, say):
     if arch_keys:
         raise RunError(f"--resume keeps the checkpoint's network; drop "
                        f"{', '.join('--' + k.replace('_', '-') for k in sorted(arch_keys))}")
-    given = S._check_types(overrides, "settings")
-    cfg = _complete(S.merge(S._check_types(saved, str(run_file)), given))
+    given = S.check_settings(overrides, "settings")
+    cfg = _complete(S.merge(S.check_settings(saved, str(run_file)), given))
     net = ckpt.network
     if "keep_prob" in given:
         set_keep_prob(net, given["keep_prob"])

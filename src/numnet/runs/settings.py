@@ -122,7 +122,7 @@ def flatten(cfg: dict, source: str) -> dict:
     return out
 
 
-def _check_types(cfg: dict, source: str) -> dict:
+def check_settings(cfg: dict, source: str) -> dict:
     cfg = flatten(cfg, source)
     extra_numbers = (optimizer_keys() | set(schedule_keys())) - set(DEFAULTS)
     unknown = set(cfg) - known_keys() - set(INFO_KEYS)
@@ -199,7 +199,7 @@ def read_toml(path) -> dict:
         raise ValueError(f"config file {path} is not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ValueError(f"config file {path} is not UTF-8 text") from None
-    return _check_types(data, f"config file {path}")
+    return check_settings(data, f"config file {path}")
 
 
 def recipe_names() -> list[str]:
@@ -214,7 +214,7 @@ def load_recipe(name: str) -> dict:
         raise ValueError(f"unknown recipe {name!r}; known: {', '.join(names)}")
     path = resources.files("numnet.runs") / "recipes" / f"{name}.toml"
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return _check_types(data, f"recipe {name}")
+    return check_settings(data, f"recipe {name}")
 
 
 def merge(*layers: dict) -> dict:

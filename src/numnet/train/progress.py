@@ -5,12 +5,13 @@ is refreshed at most every ~0.1 s. When disabled (not a TTY, or $CI set) nothing
 """
 from __future__ import annotations
 
-import numbers
 import os
 import sys
 import time
 
 from tqdm import tqdm
+
+from ..utils.checks import positive_int
 
 __all__ = ["EpochProgress"]
 
@@ -24,12 +25,6 @@ def _is_tty(file) -> bool:
         return False
 
 
-def _positive_int(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class EpochProgress:
     """Progress bar for one epoch ("epoch 3/30"); `epoch` is the 1-based number shown.
 
@@ -40,9 +35,9 @@ class EpochProgress:
 
     def __init__(self, total_examples: int, epoch: int, epochs: int, enabled: bool | None = None,
                  file=None):
-        total_examples = _positive_int("total_examples", total_examples)
-        epochs = _positive_int("epochs", epochs)
-        epoch = _positive_int("epoch", epoch)
+        total_examples = positive_int(total_examples, "total_examples")
+        epochs = positive_int(epochs, "epochs")
+        epoch = positive_int(epoch, "epoch")
         if epoch > epochs:
             raise ValueError(f"epoch must be in [1, epochs={epochs}] (1-based), got {epoch}")
         file = sys.stderr if file is None else file

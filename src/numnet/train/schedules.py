@@ -21,14 +21,6 @@ from ..utils.registry import Registry
 SCHEDULES = Registry("schedule")
 
 
-def _number(name, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
-    return number(value, name, low, high, low_open, high_open)
-
-
-def _integer(name, value, *, low=0) -> int:
-    return int_at_least(value, name, low)
-
-
 # ----------------------------------------------------------------------------- schedules
 
 class Schedule:
@@ -38,8 +30,8 @@ class Schedule:
 
     def lr(self, epoch: int, lr0: float) -> float:
         """Learning rate α to use during 0-based `epoch`, given the initial rate α0 = lr0."""
-        epoch = _integer("epoch", epoch, low=0)
-        lr0 = _number("lr0", lr0, low=0.0, low_open=True)
+        epoch = int_at_least(epoch, "epoch", 0)
+        lr0 = number(lr0, "lr0", low=0.0, low_open=True)
         return float(self._rate(epoch, lr0))
 
     def _rate(self, epoch: int, lr0: float) -> float:
@@ -101,7 +93,7 @@ class InverseTimeDecay(Schedule):
     name = "inverse_time"
 
     def __init__(self, decay: float = 1.0):
-        self.decay = _number("decay", decay, low=0.0)
+        self.decay = number(decay, "decay", low=0.0)
 
     def _rate(self, epoch, lr0):
         return lr0 / (1.0 + self.decay * epoch)
@@ -114,7 +106,7 @@ class ExponentialDecay(Schedule):
     name = "exponential"
 
     def __init__(self, rate: float = 0.95):
-        self.rate = _number("rate", rate, low=0.0, low_open=True, high=1.0)
+        self.rate = number(rate, "rate", low=0.0, low_open=True, high=1.0)
 
     def _rate(self, epoch, lr0):
         return lr0 * self.rate ** epoch
@@ -127,8 +119,8 @@ class StepDecay(Schedule):
     name = "step"
 
     def __init__(self, step: int = 10, factor: float = 0.5):
-        self.step = _integer("step", step, low=1)
-        self.factor = _number("factor", factor, low=0.0, low_open=True, high=1.0)
+        self.step = int_at_least(step, "step", 1)
+        self.factor = number(factor, "factor", low=0.0, low_open=True, high=1.0)
 
     def _rate(self, epoch, lr0):
         return lr0 * self.factor ** (epoch // self.step)
@@ -141,8 +133,8 @@ class CosineDecay(Schedule):
     name = "cosine"
 
     def __init__(self, epochs: int, min_lr: float = 0.0):
-        self.epochs = _integer("epochs", epochs, low=1)
-        self.min_lr = _number("min_lr", min_lr, low=0.0)
+        self.epochs = int_at_least(epochs, "epochs", 1)
+        self.min_lr = number(min_lr, "min_lr", low=0.0)
 
     def _rate(self, epoch, lr0):
         if self.min_lr > lr0:
@@ -161,11 +153,11 @@ class Plateau(Schedule):
 
     def __init__(self, patience: int = 10, factor: float = 0.5,
                  min_fraction: float = 1 / 1024, min_delta: float = 0.0):
-        self.patience = _integer("patience", patience, low=1)
-        self.factor = _number("factor", factor, low=0.0, low_open=True, high=1.0, high_open=True)
-        self.min_fraction = _number("min_fraction", min_fraction, low=0.0, low_open=True,
+        self.patience = int_at_least(patience, "patience", 1)
+        self.factor = number(factor, "factor", low=0.0, low_open=True, high=1.0, high_open=True)
+        self.min_fraction = number(min_fraction, "min_fraction", low=0.0, low_open=True,
                                     high=1.0, high_open=True)
-        self.min_delta = _number("min_delta", min_delta, low=0.0)
+        self.min_delta = number(min_delta, "min_delta", low=0.0)
         self.best: float | None = None   # best metric seen so far
         self.wait = 0                    # epochs since the last improvement (or reduction)
         self.reductions = 0              # times the rate has been multiplied by factor
@@ -177,7 +169,7 @@ class Plateau(Schedule):
         if metric is None:
             raise ValueError("the plateau schedule needs validation data: it monitors the "
                              "validation metric, but none was given (metric is None)")
-        metric = _number("metric", metric)
+        metric = number(metric, "metric")
         if self.stopped:
             return
         if self.best is None or metric > self.best + self.min_delta:
@@ -198,11 +190,11 @@ class Plateau(Schedule):
 
     def load_state_dict(self, d):
         self._check_state(d, ("best", "wait", "reductions"))
-        best = None if d["best"] is None else _number("state field 'best'", d["best"])
-        wait = _integer("state field 'wait'", d["wait"], low=0)
+        best = None if d["best"] is None else number(d["best"], "state field 'best'")
+        wait = int_at_least(d["wait"], "state field 'wait'", 0)
         if wait >= self.patience:
             raise ValueError(f"state field 'wait' must be < patience ({self.patience}), got {wait}")
-        reductions = _integer("state field 'reductions'", d["reductions"], low=0)
+        reductions = int_at_least(d["reductions"], "state field 'reductions'", 0)
         self.best, self.wait, self.reductions = best, wait, reductions
 
 
