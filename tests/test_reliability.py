@@ -345,3 +345,51 @@ def test_21_empty_size_is_an_error(capsys, tmp_path, sizes):
     assert_user_error(rc, err, "--sizes")
     assert not (tmp_path / "m.npz").exists()
 
+
+# ------------------------------------------------------------------------------ 9. divergence beyond NaN
+def blobs(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 8)).astype(np.float32)
+    return X, (X[:, 0] > X[:, 1]).astype(int)
+
+
+@pytest.mark.parametrize("lr, l2, setting", [(1e6, 0.0, "learning rate"), (0.1, 1e300, "l2"), (50.0, 0.0, "learning rate")])
+def test_9_divergence_names_the_setting(lr, l2, setting):
+    X, y = blobs()
+    net = numnet.Network.from_sizes([8, 32, 2], activation="relu", cost="log_likelihood", init="he", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning on the way
+        with pytest.raises(numnet.train.callbacks.TrainingDiverged, match=f"diverged.*{setting}"):
+            net.fit(X, y, epochs=5, batch_size=10, optimizer=numnet.train.optimizers.SGD(lr), l2=l2, seed=0,
+                    verbose=0)
+
+
+def test_9_divergence_in_cli_is_one_line(capsys, tmp_path):
+    rc, out, err = run(capsys, "train", "--train-size", "300", "--validation-size", "100", "--epochs", "1",
+                       "--sizes", "784,16,10", "--lr", "1e6", "--out", tmp_path / "m.npz", "--quiet")
+    assert_user_error(rc, err, "diverged", "learning rate")
+    assert files_in(tmp_path) == []
+
+
+def test_9_normal_runs_do_not_trip_the_detector():
+    X, y = blobs()
+    for lr in (0.01, 0.5, 3.0):
+        net = numnet.Network.from_sizes([8, 16, 2], seed=1)
+        net.fit(X, y, epochs=3, batch_size=1, optimizer=numnet.train.optimizers.SGD(lr), seed=0, verbose=0)
+
+
+# ------------------------------------------------------------------------------ 10. unscaled inputs
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_10_unscaled_integer_inputs_warn(dtype):
+    X, y = blobs(50)
+    net = numnet.Network.from_sizes([8, 4, 2], seed=0)
+    with pytest.warns(UserWarning, match="inputs look unscaled.*divide by 255"):
+        net.fit((X * 255).astype(dtype), y, epochs=1, verbose=0, seed=0)
+
+
+def test_10_scaled_inputs_do_not_warn():
+    X, y = blobs(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        numnet.Network.from_sizes([8, 4, 2], seed=0).fit(X, y, epochs=1, verbose=0, seed=0)
+        numnet.Network.from_sizes([8, 4, 2], seed=0).fit((X > 0.5).astype(np.uint8), y, epochs=1, verbose=0, seed=0)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 
 from ..utils.checks import number, positive_int, seed as check_seed
-from .callbacks import (Callback, ModelCheckpoint, ConsoleLog, EarlyStopping, LambdaCallback, LearningRateSchedule,
-                        Monitor, ProgressBar, RecordHistory, TrainingDiverged)
+from .callbacks import (DIVERGENCE_FACTOR, Callback, ModelCheckpoint, ConsoleLog, EarlyStopping, LambdaCallback,
+                        LearningRateSchedule, Monitor, ProgressBar, RecordHistory, TrainingDiverged, divergence_hint)
 from .checkpoints import Checkpoint as CheckpointState, load_checkpoint
 from .history import History
 from .optimizers import SGD, Optimizer
@@ -43,6 +44,7 @@ class Trainer:
         self.epoch_started = time.perf_counter()
         self.stop_reason: str | None = None
         self.error: BaseException | None = None
+        self.first_cost: float | None = None  # this run's first batch cost: the yardstick for divergence
 
     def _fire(self, hook, *args) -> bool:
         stop = False
@@ -81,9 +83,14 @@ class Trainer:
             if self.augment is not None:
                 xb = _augmented(self.augment, xb, rng, net.dtype)
             c = net.backprop(xb, yb, True, rng, self.l2, n)
+            if self.first_cost is None:
+                self.first_cost = c
             if not math.isfinite(c):
                 raise TrainingDiverged(f"training diverged: the cost became {c} at epoch {self.epoch}, batch {b} "
-                                       f"(learning rate {optimizer.lr:g}); lower the learning rate")
+                                       f"({divergence_hint(self)})")
+            if c > DIVERGENCE_FACTOR * max(self.first_cost, 1.0):
+                raise TrainingDiverged(f"training diverged: the cost rose to {c:.4g} at epoch {self.epoch}, batch "
+                                       f"{b}, from {self.first_cost:.4g} at the start ({divergence_hint(self)})")
             optimizer.step(params, grads)
             costs.append(c)
             self.last_batch_size = len(xb)
@@ -148,6 +155,7 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise ValueError(f"callbacks must be numnet Callback instances, got {cb!r}")
+    _warn_if_unscaled(X)
     X = net.prepare_inputs(X, "training X")
     n = len(X)
     if n == 0:
@@ -210,6 +218,14 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
             if cb.key in ckpt.callbacks:
                 cb.load_state_dict(ckpt.callbacks[cb.key])
     return trainer.run()
+
+
+def _warn_if_unscaled(X) -> None:
+    """Integer inputs above 1 (pixels as 0..255) train badly: say so, once, without refusing them."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is not None and dtype.kind in "ui" and np.size(X) and np.max(X) > 1:
+        warnings.warn(f"inputs look unscaled: {dtype} values up to {np.max(X)}; divide by 255 (or scale them "
+                      "to [0, 1]) before training", UserWarning, stacklevel=3)
 
 
 def _resume_into(net, ckpt, optimizer, schedule, rng):
