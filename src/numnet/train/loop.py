@@ -25,6 +25,10 @@ from .optimizers import SGD, Optimizer
 from .schedules import Constant, Schedule
 
 
+#: training examples whose outputs are compared after each epoch (constant outputs: the run has died)
+PROBE = 256
+
+
 class Trainer:
     """One training run's state and its loop; callbacks read and steer it (see `numnet.train.callbacks`)."""
 
@@ -52,8 +56,17 @@ class Trainer:
             stop = getattr(cb, hook)(self, *args) is True or stop
         return stop
 
+    def _outputs_vary(self) -> bool:
+        """Whether the network's outputs differ between (a few) training inputs; outputs that are exactly the
+        same for every input (dead ReLUs, saturated sigmoids) mean the network can no longer learn."""
+        with np.errstate(all="ignore"):
+            a = self.net.forward_pass(self.X[:PROBE])[0]
+        return len(a) < 2 or bool(np.any(np.ptp(a, axis=0) > 0)) or not np.isfinite(a).all()
+
     def run(self) -> History:
         try:
+            # a network constant from the start, or data with one target for all, is not diverging when constant
+            self.outputs_varied = self._outputs_vary() and bool(np.any(np.ptp(self.Y[:PROBE], axis=0) > 0))
             stop = self._fire("on_train_begin")
             while not stop and self.epoch < self.epochs:
                 self.epoch += 1
@@ -96,6 +109,9 @@ class Trainer:
             self.last_batch_size = len(xb)
             if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
                 return True
+        if self.outputs_varied and not self._outputs_vary():
+            raise TrainingDiverged(f"training diverged: after epoch {self.epoch} the network gives the same output "
+                                   f"for every input (dead or saturated units; {divergence_hint(self)})")
         return False
 
 
