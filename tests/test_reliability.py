@@ -4,6 +4,7 @@ temporary files, signals, file modes, and the first messages a user sees. Each c
 `numnet: error: ...` (exit 2) or a clear ValueError, fast, without allocating what a file declares and
 without leaving partial files behind. Case numbers are the issue's."""
 import gzip
+import importlib
 import io
 import json
 import os
@@ -393,3 +394,284 @@ def test_10_scaled_inputs_do_not_warn():
         warnings.simplefilter("error")
         numnet.Network.from_sizes([8, 4, 2], seed=0).fit(X, y, epochs=1, verbose=0, seed=0)
         numnet.Network.from_sizes([8, 4, 2], seed=0).fit((X > 0.5).astype(np.uint8), y, epochs=1, verbose=0, seed=0)
+
+
+# ------------------------------------------------------------------------------ 11./12. output paths, disk full
+TRAIN = ["--train-size", "300", "--validation-size", "100", "--epochs", "1", "--sizes", "784,16,10", "--quiet"]
+
+
+@pytest.mark.parametrize("flag, kind", [("--out", "dir"), ("--out", "under-file"), ("--checkpoint-dir", "file"),
+                                        ("--checkpoint-dir", "under-file"), ("--plot", "file"),
+                                        ("--history", "under-file"), ("--json-summary", "dir")])
+def test_11_12_output_paths_checked_before_training(capsys, tmp_path, monkeypatch, flag, kind):
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("x")
+    Path("adir").mkdir()
+    path = {"dir": "adir", "file": "afile", "under-file": "afile/sub"}[kind]
+    before = files_in(tmp_path)
+    rc, out, err = run(capsys, "train", *TRAIN, flag, path)
+    assert_user_error(rc, err, flag)
+    assert files_in(tmp_path) == before and Path("afile").read_text() == "x"
+
+
+@pytest.mark.parametrize("argv", [["plot", "{h}", "--out", "afile"], ["plot", "{h}", "--out", "afile/sub"],
+                                  ["compare-optimizers", "--out", "afile", "--epochs", "2"],
+                                  ["evaluate", "{m}", "--worst", "2", "--worst-dir", "afile"]])
+def test_11_12_other_commands_check_their_output_folders(capsys, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("x")
+    small_net().save("m.npz")
+    numnet.train.history.History().save("h.json")
+    before = files_in(tmp_path)
+    rc, out, err = run(capsys, *[a.format(h="h.json", m="m.npz") for a in argv])
+    assert_user_error(rc, err, "afile")
+    assert files_in(tmp_path) == before
+
+
+def test_12_save_onto_a_directory(tmp_path):
+    with pytest.raises(IsADirectoryError, match="directory"):
+        small_net().save(tmp_path)
+    assert files_in(tmp_path) == []
+
+
+def test_12_disk_full_after_training_keeps_the_model(capsys, tmp_path, monkeypatch):
+    import errno
+
+    from numnet.utils import files
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "full").mkdir()
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).parent.name == "full":
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    rc, out, err = run(capsys, "train", *TRAIN, "--out", "full/m.npz")
+    assert_user_error(rc, err, "full/m.npz", "No space left on device", "saved to")
+    rescued = list(tmp_path.glob("numnet-model-rescued-*.npz"))
+    assert len(rescued) == 1 and numnet.load(rescued[0]).sizes == [784, 16, 10]
+    assert str(rescued[0].name) in err
+    assert files_in(tmp_path / "full") == []  # the temporary file beside the target is gone
+
+
+def test_12_history_write_failure_after_the_model_is_saved(capsys, tmp_path, monkeypatch):
+    import errno
+
+    from numnet.utils import files
+
+    monkeypatch.chdir(tmp_path)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("h.json"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    rc, out, err = run(capsys, "train", *TRAIN, "--out", "m.npz", "--history", "h.json")
+    assert_user_error(rc, err, "model was saved to m.npz", "h.json")
+    assert files_in(tmp_path) == ["m.npz"]
+
+
+def test_12_checkpoint_write_failure_keeps_the_model(capsys, tmp_path, monkeypatch):
+    import errno
+
+    from numnet.utils import files
+
+    monkeypatch.chdir(tmp_path)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == "checkpoint.npz":
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    rc, out, err = run(capsys, "train", *TRAIN, "--checkpoint-dir", "ck", "--out", "m.npz")
+    assert_user_error(rc, err, "training stopped", "No space left on device", "saved to m.npz")
+    assert numnet.load("m.npz").sizes == [784, 16, 10]
+    assert not [p for p in Path("ck").iterdir() if p.name.endswith(".tmp")]
+
+
+# ------------------------------------------------------------------------------ 13. stale temporaries, SIGTERM
+def test_13_resume_removes_stale_temporaries(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, "train", *TRAIN, "--checkpoint-dir", "ck", "--out", "m.npz")
+    assert rc == 0, err
+    stale = [Path("ck/.checkpoint.npz.ab12cd_e.tmp"), Path("ck/.history.json.zz99yy88.tmp")]
+    for p in stale:
+        p.write_bytes(b"half a checkpoint")
+    mine = Path("ck/notes.tmp")
+    mine.write_text("not numnet's")
+    rc, out, err = run(capsys, "train", "--resume", "ck", "--epochs", "2", "--out", "m.npz", "--quiet")
+    assert rc == 0, err
+    assert not any(p.exists() for p in stale) and mine.exists()
+
+
+def test_13_sigterm_is_handled_like_ctrl_c(capsys, tmp_path, monkeypatch):
+    from numnet.train.callbacks import Callback
+
+    runmod = importlib.import_module("numnet.runs.run")
+
+    monkeypatch.chdir(tmp_path)
+
+    class Kill(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    real_run = runmod.run
+    monkeypatch.setattr(runmod, "run", lambda *a, **k: real_run(*a, **{**k, "callbacks": [Kill()]}))
+    monkeypatch.setattr(numnet.runs, "run", runmod.run)
+    previous = signal.getsignal(signal.SIGTERM)
+    rc = main(["train", "--train-size", "300", "--validation-size", "100", "--epochs", "3", "--sizes", "784,16,10",
+               "--quiet", "--checkpoint-dir", "ck", "--out", "m.npz"])
+    out, err = capsys.readouterr()
+    assert rc == 143, err
+    assert "numnet train --resume ck" in err
+    assert signal.getsignal(signal.SIGTERM) == previous
+    assert Path("ck/checkpoint.npz").exists() and not Path("m.npz").exists()
+
+
+# ------------------------------------------------------------------------------ 14. file modes follow the umask
+def test_14_files_get_the_umask_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        small_net().save(tmp_path / "m.npz")
+        numnet.train.history.History().save(tmp_path / "h.json")
+        os.umask(0o077)
+        small_net().save(tmp_path / "private.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "h.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.npz").stat().st_mode & 0o777 == 0o600
+
+
+def test_14_replacing_a_file_keeps_its_mode(tmp_path):
+    path = small_net().save(tmp_path / "m.npz")
+    os.chmod(path, 0o640)
+    small_net().save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+# ------------------------------------------------------------------------------ 17. first contact texts
+def test_17_header_mentions_the_regularisers_and_one_epoch(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, "train", *TRAIN[:-1], "--keep-prob", "0.8", "--augment", "shift",
+                       "--schedule", "cosine")
+    assert rc == 0, err
+    header = out.splitlines()[0]
+    for word in ("1 epoch,", "dropout keep 0.8", "augment shift", "cosine schedule"):
+        assert word in header, header
+    assert "1 epochs" not in out
+
+
+def test_17_recipes_show_numnet_targets_not_published_figures(capsys):
+    rc, out, err = run(capsys, "recipes")
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip() and not line.startswith("run")}
+    for name in ("default", "best", "bn-dropout", "adam-100"):
+        assert "[target: " in lines[name] and "published" not in lines[name]
+    assert "[published: 95.42%" in lines["nielsen-ch1"]
+    assert "about 15 s" in lines["default"]
+
+
+def test_17_compare_optimizers_prints_the_course_figure_as_percent(capsys):
+    from numnet.cli import _print_results
+
+    _print_results({"adam": {"accuracy": 0.94, "seconds": 1.0, "course": 0.797}})
+    out = capsys.readouterr().out
+    assert "(course: 79.70%)" in out
+
+
+def test_17_quiet_runs_print_no_runtime_warnings(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def noisy(*a, **k):
+        warnings.warn("overflow encountered in exp", RuntimeWarning)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(importlib.import_module("numnet.runs.run"), "mnist_data", noisy)
+    rc, out, err = run(capsys, "train", *TRAIN)
+    assert_user_error(rc, err, "stop here")
+    assert "overflow" not in err
+
+
+def test_17_warnings_are_one_line_without_paths(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def noisy(*a, **k):
+        warnings.warn("something odd", UserWarning)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(importlib.import_module("numnet.runs.run"), "mnist_data", noisy)
+    rc, out, err = run(capsys, "train", *TRAIN[:-1])
+    assert err.splitlines()[0] == "numnet: warning: something odd"
+    assert ".py" not in err
+
+
+# ------------------------------------------------------------------------------ 18. predict on several files
+def test_18_predict_reports_each_bad_file_and_predicts_the_rest(capsys, tmp_path):
+    from numnet.data.images import digit_to_image
+
+    model = small_net().save(tmp_path / "m.npz")
+    good = [tmp_path / "a.png", tmp_path / "b.png"]
+    for i, p in enumerate(good):
+        x = np.zeros((28, 28))
+        x[6:22, 10 + i:14 + i] = 1.0
+        digit_to_image(x, p)
+    (tmp_path / "text.png").write_text("not an image")
+    rc, out, err = run(capsys, "predict", model, good[0], tmp_path / "missing.png", tmp_path / "text.png", good[1])
+    assert rc == 2
+    assert [line.split(":")[0] for line in out.splitlines()] == [str(good[0]), str(good[1])]
+    lines = err.splitlines()
+    assert len(lines) == 3 and "missing.png" in lines[0] and "text.png" in lines[1] and "2 of 4" in lines[2]
+
+
+# ------------------------------------------------------------------------------ 20. plots
+def test_20_integer_epoch_ticks_and_distinct_line_styles(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from numnet.report import plots
+
+    captured = []
+    real_save = plots._save
+
+    def keep(fig, path):
+        captured.append(fig)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.plot_curves({"sgd": [1.0, 0.5, 0.25], "momentum": [1.0, 0.5, 0.25]}, tmp_path / "c.png")
+    h = numnet.train.history.History()
+    for e in (1, 2, 3):
+        h.record(e, train_cost=1.0 / e, train_accuracy=0.5, val_cost=1.0 / e, val_accuracy=0.5, lr=0.1, epoch_time=1.0)
+    plots.plot_history(h, tmp_path)
+    for fig in captured:
+        ax = fig.axes[0]
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert all(float(t).is_integer() for t in ticks), ticks
+        lines = [l for l in ax.get_lines() if not l.get_label().startswith("_")]
+        styles = {(l.get_linestyle(), l.get_marker()) for l in lines}
+        assert len(styles) == len(lines)  # identical curves stay distinguishable
+
+
+@pytest.mark.parametrize("opt, lr, activation, cost", [("momentum", 50.0, "relu", "log_likelihood"),
+                                                        ("sgd", 1e6, "sigmoid", "quadratic")])
+def test_9_constant_outputs_are_divergence(opt, lr, activation, cost):
+    from numnet.data import load_mnist
+    from numnet.train.optimizers import make_optimizer
+
+    (X, y), _, _ = load_mnist(validation_size=0)
+    net = numnet.Network.from_sizes([784, 64, 10], activation=activation, cost=cost, init="he", seed=0)
+    with pytest.raises(numnet.train.callbacks.TrainingDiverged, match="same output for every input.*learning rate"):
+        net.fit(X[:3000], y[:3000], epochs=3, batch_size=32, optimizer=make_optimizer(opt, lr=lr), seed=0, verbose=0)
+
+
+def test_9_one_class_data_may_give_constant_outputs():
+    X, _ = blobs(40)
+    net = numnet.Network.from_sizes([8, 4, 2], seed=0)
+    net.fit(X, np.ones(40, int), epochs=30, batch_size=5, optimizer=numnet.train.optimizers.SGD(50.0), seed=0,
+            verbose=0)

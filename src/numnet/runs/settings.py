@@ -62,8 +62,9 @@ DEFAULTS = {
 }
 
 # keys a recipe may carry that are descriptions, not settings; published_runs: the published figure is the
-# best of that many runs (Nielsen's chapter 1 reports best-of-three runs)
-INFO_KEYS = ("description", "published", "published_note", "published_runs", "source")
+# best of that many runs (Nielsen's chapter 1 reports best-of-three runs); target / target_note: the accuracy
+# numnet's own recipes (source "numnet") aim for, which nobody published
+INFO_KEYS = ("description", "published", "published_note", "published_runs", "target", "target_note", "source")
 
 AUGMENTS = ("none", "shift", "affine", "expand")
 
