@@ -675,3 +675,18 @@ def test_9_one_class_data_may_give_constant_outputs():
     net = numnet.Network.from_sizes([8, 4, 2], seed=0)
     net.fit(X, np.ones(40, int), epochs=30, batch_size=5, optimizer=numnet.train.optimizers.SGD(50.0), seed=0,
             verbose=0)
+
+
+# ------------------------------------------------------------------------------ first contact: installed data
+def test_package_data_globs_match_the_bundled_files():
+    """A non-editable install ships MNIST and the recipes only if pyproject's package-data globs find them."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["numnet"]
+    package = root / "src" / "numnet"
+    found = {g: list(package.glob(g)) for g in globs}
+    assert all(found.values()), found
+    shipped = {p for ps in found.values() for p in ps}
+    assert package / "data" / "bundled" / "mnist" / "SHA256SUMS" in shipped
+    assert package / "runs" / "recipes" / "default.toml" in shipped
