@@ -690,3 +690,32 @@ def test_package_data_globs_match_the_bundled_files():
     shipped = {p for ps in found.values() for p in ps}
     assert package / "data" / "bundled" / "mnist" / "SHA256SUMS" in shipped
     assert package / "runs" / "recipes" / "default.toml" in shipped
+
+
+def test_13_sigterm_before_training_exits_143(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def slow_data(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM should have stopped the run")
+
+    monkeypatch.setattr(importlib.import_module("numnet.runs.run"), "mnist_data", slow_data)
+    rc = main(["train", *TRAIN])
+    out, err = capsys.readouterr()
+    assert rc == 143 and err == "numnet: terminated\n"
+
+
+def test_6_huge_jpeg_is_decoded_reduced(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from numnet.data import images
+
+    img = Image.new("L", (2000, 1600), 255)
+    img.paste(0, (900, 500, 1100, 1100))
+    img.save(tmp_path / "big.jpg", quality=90)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 1_000_000)
+    x = images.load_digit(tmp_path / "big.jpg")  # 3.2 MP: decoded at 1/8 scale, under the limit
+    assert x.shape == (784,) and x.max() > 0.9
+    img.save(tmp_path / "big.png")
+    with pytest.raises(ValueError, match="megapixels"):  # a PNG cannot be decoded reduced
+        images.load_digit(tmp_path / "big.png")

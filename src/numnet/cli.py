@@ -193,6 +193,11 @@ def cmd_train(args) -> int:
     except RunInterrupted as e:
         print(f"numnet: {e}" + (" (terminated)" if received else ""), file=sys.stderr)
         return 128 + signal.SIGTERM if received else 130
+    except KeyboardInterrupt:  # before or after training (loading data, saving)
+        if not received:
+            raise
+        print("numnet: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     epochs = len(r.history)
     print(f"test accuracy {100 * r.test.accuracy:.2f}% (cost {r.test.cost:.4f}) after {epochs} "
           f"epoch{'' if epochs == 1 else 's'} in {r.seconds:.1f}s; model saved to {r.paths['model']}", flush=True)
