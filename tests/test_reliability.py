@@ -719,3 +719,20 @@ def test_6_huge_jpeg_is_decoded_reduced(tmp_path, monkeypatch):
     img.save(tmp_path / "big.png")
     with pytest.raises(ValueError, match="megapixels"):  # a PNG cannot be decoded reduced
         images.load_digit(tmp_path / "big.png")
+
+
+def test_1_expected_member_with_a_huge_wrong_shape_is_not_read(tmp_path):
+    members = model_members(small_net())
+    del members["0.W"]
+    # 0.W stored as (4096, 4096) float32 (64 MB): its shape is refused from the header, before its data is read
+    path = tmp_path / "m.npz"
+    write_zip(path, members)
+    with zipfile.ZipFile(path, "a") as zf, zf.open(zipfile.ZipInfo("0.W.npy"), "w", force_zip64=True) as f:
+        f.write(npy_header((4096, 4096), "<f4"))
+        chunk = bytes(16 * MB)
+        for _ in range(4):
+            f.write(chunk)
+        del chunk
+    with peak_memory() as m, pytest.raises(ValueError, match="shape"):
+        numnet.load(path)
+    assert m.peak < 20 * MB

@@ -23,7 +23,7 @@ from .jsonio import MAX_JSON_BYTES, parse_json
 
 META = "__meta__"
 #: largest total size of the arrays one archive may declare (bytes)
-MAX_ARCHIVE_BYTES = 2 * 2**30
+MAX_ARCHIVE_BYTES = 2**30
 #: most members one archive may hold
 MAX_MEMBERS = 10000
 #: largest uncompressed / compressed ratio of a member (numnet writes uncompressed members)
@@ -75,6 +75,9 @@ class Archive(Mapping):
 
     def __len__(self):
         return len(self.members)
+
+    def __contains__(self, name):  # Mapping's default would read the member
+        return name in self.members
 
     def shape(self, name) -> tuple:
         return self.members[name].shape
@@ -189,16 +192,24 @@ def _scan(path: Path, what: str, max_bytes: int) -> dict[str, Member]:
 
 
 def _read_member(path: Path, m: Member, what: str) -> np.ndarray:
+    """Read one member's data straight into its array (no second copy), exactly as many bytes as declared."""
+    out = np.empty(m.shape, dtype=m.dtype, order="F" if m.fortran else "C")
+    view = memoryview(out.reshape(-1, order="A")).cast("B")  # out's own buffer (it is contiguous)
     try:
         with zipfile.ZipFile(path) as zf, zf.open(m.info) as f:
             f.read(m.offset)
-            data = f.read(m.nbytes + 1)
+            filled = 0
+            while filled < m.nbytes:
+                n = f.readinto(view[filled:])
+                if not n:
+                    break
+                filled += n
+            extra = f.read(1)
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ValueError(f"{what} {path} is not a valid numnet archive (corrupt or truncated): {e}") from None
-    if len(data) != m.nbytes:
-        raise ValueError(f"{what} {path}: member {m.name!r} is truncated")
-    order = "F" if m.fortran else "C"
-    return np.frombuffer(data, dtype=m.dtype).reshape(m.shape, order=order).copy(order=order)
+    if filled != m.nbytes or extra:
+        raise ValueError(f"{what} {path}: member {m.name!r} does not hold the {m.nbytes} bytes it declares")
+    return out
 
 
 def read_npz(path, what="file", max_bytes=MAX_ARCHIVE_BYTES) -> Archive:
