@@ -6,14 +6,18 @@ A user error prints one line, `numnet: error: ...`, and exits with status 2; nev
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .runs import settings as cfgmod
 from .runs.run import DEFAULT_MODEL, RunError
+from .utils.files import check_output_dir
 
 
 class UserError(Exception):
@@ -179,13 +183,21 @@ def cmd_train(args) -> int:
 
     given = {k: v for k, v in vars(args).items() if k in cfgmod.known_keys()}
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    if args.quiet:  # numerical RuntimeWarnings are noise under --quiet (divergence is an error of its own)
+        warnings.simplefilter("ignore", RuntimeWarning)
     try:
-        r = run(args.recipe, args.config, given, resume=args.resume, out=args.out or DEFAULT_MODEL,
-                checkpoint_dir=args.checkpoint_dir, history=args.history, plot=args.plot,
-                json_summary=args.json_summary, verbose=0 if args.quiet else 2, log=log)
+        with _sigterm_as_interrupt() as received:
+            r = run(args.recipe, args.config, given, resume=args.resume, out=args.out or DEFAULT_MODEL,
+                    checkpoint_dir=args.checkpoint_dir, history=args.history, plot=args.plot,
+                    json_summary=args.json_summary, verbose=0 if args.quiet else 2, log=log)
     except RunInterrupted as e:
-        print(f"numnet: {e}", file=sys.stderr)
-        return 130
+        print(f"numnet: {e}" + (" (terminated)" if received else ""), file=sys.stderr)
+        return 128 + signal.SIGTERM if received else 130
+    except KeyboardInterrupt:  # before or after training (loading data, saving)
+        if not received:
+            raise
+        print("numnet: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     epochs = len(r.history)
     print(f"test accuracy {100 * r.test.accuracy:.2f}% (cost {r.test.cost:.4f}) after {epochs} "
           f"epoch{'' if epochs == 1 else 's'} in {r.seconds:.1f}s; model saved to {r.paths['model']}", flush=True)
@@ -193,6 +205,27 @@ def cmd_train(args) -> int:
         log("the most accurate recipe (about 99.1% test accuracy, about 4 minutes on 2 cores): "
             "numnet train --recipe best")
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While training, SIGTERM (kill, a batch system's time limit) stops the run as Ctrl-C does: the last
+    checkpoint stays and the resume hint is printed. Yields a list that holds the signal once received."""
+    received = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------------------------------------- other commands
@@ -206,6 +239,8 @@ def cmd_evaluate(args) -> int:
     from .data import load_mnist
     from .report.analysis import confusion_matrix, format_confusion, worst_mistakes
 
+    if args.worst_dir:
+        check_output_dir(args.worst_dir, "--worst-dir")
     net = _load_model(args.model)
     if net.n_in != 784:
         raise UserError(f"{args.model} takes {net.n_in} inputs, not MNIST's 784")
@@ -232,18 +267,29 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    """Classify every readable image; each one that cannot be read is reported on stderr (one line each) and
+    the exit status is 2 when any failed."""
     from .data.images import load_digit
 
     net = _load_model(args.model)
     if net.n_in != 784:
         raise UserError(f"{args.model} takes {net.n_in} inputs; image prediction needs a 784-input MNIST model")
     invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
-    X = np.stack([load_digit(p, invert=invert, dtype=net.dtype.name) for p in args.images])
-    proba = net.predict_proba(X)
-    for path, pvec in zip(args.images, proba):
-        k = int(np.argmax(pvec))
-        print(f"{path}: {k} (probability {pvec[k]:.3f})")
-    return 0
+    loaded, failed = [], 0
+    for path in args.images:
+        try:
+            loaded.append((path, load_digit(path, invert=invert, dtype=net.dtype.name)))
+        except (ValueError, OSError) as e:
+            failed += 1
+            print(f"numnet: error: {_error_text(e)}", file=sys.stderr)
+    if loaded:
+        proba = net.predict_proba(np.stack([x for _, x in loaded]))
+        for (path, _), pvec in zip(loaded, proba):
+            k = int(np.argmax(pvec))
+            print(f"{path}: {k} (probability {pvec[k]:.3f})")
+    if failed and len(args.images) > 1:
+        print(f"numnet: {failed} of {len(args.images)} images could not be read", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def cmd_gradcheck(args) -> int:
@@ -273,6 +319,7 @@ def cmd_plot(args) -> int:
     from .report.plots import plot_history
     from .train.history import History
 
+    check_output_dir(args.out, "--out")
     for p in plot_history(History.load(args.history), args.out):
         print(p)
     return 0
@@ -291,7 +338,8 @@ def cmd_recipes(args) -> int:
     for name in names:
         r = cfgmod.load_recipe(name)
         runs = f", best of {r['published_runs']} runs" if r.get("published_runs", 1) > 1 else ""
-        pub = f" [published: {r['published']}%{runs}]" if "published" in r else ""
+        pub = (f" [published: {r['published']}%{runs}]" if "published" in r
+               else f" [target: {r['target']}%]" if "target" in r else "")
         print(f"{name:<20} {r.get('description', '')}{pub}")
     print("\nrun one with: numnet train --recipe NAME")
     return 0
@@ -302,6 +350,7 @@ def cmd_compare(args) -> int:
 
     if args.epochs < 1:
         raise UserError("--epochs must be positive")
+    check_output_dir(args.out, "--out")
     data = "the course notebook's points, weights and batch order" if args.course_data else f"seed {args.seed}"
     print(f"moons: 300 points, noise 0.2 ({data}); [2,5,2,1] relu-relu-sigmoid, He init, batch 64, lr 0.0007, "
           f"{args.epochs} epochs")
@@ -318,7 +367,7 @@ def cmd_compare(args) -> int:
 def _print_results(res):
     for name, r in res.items():
         if isinstance(r, dict) and "accuracy" in r:
-            extra = f"  (course: {r['course']})" if r.get("course") is not None else ""
+            extra = f"  (course: {100 * r['course']:.2f}%)" if r.get("course") is not None else ""
             print(f"  {name:<28} train accuracy {100 * r['accuracy']:6.2f}%  {r.get('seconds', 0):6.1f}s{extra}")
 
 
@@ -326,22 +375,44 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
             "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare}
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings in one line, without numnet's source paths: `numnet: warning: ...`."""
+    print(f"numnet: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _error_text(e: BaseException) -> str:
+    """One line for an error: OSErrors as "PATH: reason" rather than "[Errno 28] ..."."""
+    if isinstance(e, OSError) and e.strerror and not str(e).startswith(e.strerror):
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror}"
+    return str(e)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            args = parser.parse_args(argv)
+            if args.command is None:
+                parser.print_help()
+                return 2
+            return COMMANDS[args.command](args)
+        except BrokenPipeError:
+            return 0
+        except (UserError, RunError, ValueError, OSError, ImportError) as e:
+            print(f"numnet: error: {_error_text(e)}", file=sys.stderr)
             return 2
-        return COMMANDS[args.command](args)
-    except (UserError, RunError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError, ImportError) as e:
-        print(f"numnet: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("numnet: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+        except RecursionError:
+            print("numnet: error: input nested too deeply", file=sys.stderr)
+            return 2
+        except MemoryError:
+            print("numnet: error: out of memory (an input or setting asks for more memory than there is)",
+                  file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("numnet: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,6 +38,7 @@ from .nn.layers import Dense
 from .train.optimizers import SGD as _EngineSGD
 from .utils.checks import positive_int
 from .utils.files import write_text_atomic
+from .utils.jsonio import read_json
 
 __all__ = ["QuadraticCost", "CrossEntropyCost", "Network", "Network1", "load", "sigmoid", "sigmoid_prime",
            "vectorized_result", "load_data", "load_data_wrapper"]
@@ -550,12 +551,7 @@ def load(filename, dtype="float32"):
     if path.is_dir():
         raise ValueError(f"network file {path} is a directory")
     source = f"network file {path}"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{source} is not UTF-8 text: {e}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{source} is not valid JSON: {e}") from None
+    data = read_json(path, source)
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a JSON object with fields sizes, weights, biases, cost")
     sizes = _field(data, "sizes", source)

@@ -28,19 +28,35 @@ _IDX_CODES = {dt.newbyteorder("="): code for code, dt in _IDX_TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _read_idx_bytes(path: Path) -> bytes:
-    """Return the (decompressed) content of an IDX file, gzip detected by its magic bytes."""
+#: largest IDX content read (decompressed bytes); MNIST's training images are 47 MB
+MAX_IDX_BYTES = 2 * 2**30
+
+
+def _read_idx_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+    """The (decompressed) content of an IDX file, gzip detected by its magic bytes. The header is read
+    first and the data only up to the size it declares, so a gzip bomb is never decompressed in full."""
     if not path.exists():
         raise FileNotFoundError(f"IDX file not found: {path}")
     if not path.is_file():
         raise ValueError(f"{path}: not a regular file")
-    raw = path.read_bytes()
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{path}: corrupt gzip stream ({exc})") from None
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        try:
+            head = f.read(4)
+            rank = head[3] if len(head) == 4 else 0
+            head += f.read(4 * rank)
+            if len(head) < 4 + 4 * rank or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                return head  # _parse_idx names the problem
+            shape = tuple(int(d) for d in np.frombuffer(head, dtype=">u4", count=rank, offset=4))
+            expected = math.prod(shape) * _IDX_TYPES[head[2]].itemsize
+            if expected > max_bytes:
+                raise ValueError(f"{path}: IDX header declares shape {shape} ({expected} bytes), more than "
+                                 f"the limit of {max_bytes} bytes: refusing to read it")
+            return head + f.read(expected + 1)  # one byte more than declared reveals extra data
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            raise ValueError(f"{path}: corrupt gzip stream ({exc})") from None
 
 
 def _parse_idx(data: bytes, name) -> np.ndarray:

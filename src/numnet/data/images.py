@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,14 @@ _SIZE = 28  # canvas side
 _BOX = 20  # the digit's larger side after fitting (as in MNIST)
 _BLANK_CONTRAST = 0.05  # ink must stand out from the background by 5% of full scale
 _INK_THRESHOLD = 0.05  # pixels above this (after stretching to [0, 1]) count for the bounding box
+#: largest image decoded (pixels, from the file's header; a JPEG is first reduced while decoding)
+MAX_IMAGE_PIXELS = 64_000_000
+#: images with a longer side than this are shrunk right after decoding (the digit ends up 20 px anyway)
+_WORKING_SIDE = 2048
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def _open_gray(path: Path) -> np.ndarray:
@@ -27,9 +36,23 @@ def _open_gray(path: Path) -> np.ndarray:
     if path.is_dir():
         raise ValueError(f"{path}: is a directory, not an image")
     try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)  # phone photos: honour the orientation tag
+        with warnings.catch_warnings():
+            # numnet checks the size itself (below), before decoding, with its own message
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_IMAGE_PIXELS and img.format == "JPEG":
+                    img.draft("L", (w // 8, h // 8))  # decode at 1/2, 1/4 or 1/8 scale
+                    w, h = img.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise _TooLarge(f"{path}: image is {w}x{h} pixels, more than numnet decodes "
+                                    f"({MAX_IMAGE_PIXELS // 10**6} megapixels); crop or shrink it first")
+                img.load()
+                if max(img.size) > _WORKING_SIDE:
+                    img.thumbnail((_WORKING_SIDE, _WORKING_SIDE), Image.Resampling.BOX)
+                img = ImageOps.exif_transpose(img)  # phone photos: honour the orientation tag
+    except _TooLarge as exc:
+        raise ValueError(str(exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"{path}: not a readable image ({exc})") from None
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16-bit or float grayscale

@@ -19,14 +19,17 @@ from ..nn.costs import COSTS, make_cost
 from ..nn.layers import LAYERS, BatchNorm, Dense, Dropout, Layer, make_activation
 from ..train.checkpoints import Checkpoint, load_checkpoint as read_checkpoint
 from ..train.loop import fit
-from ..utils.archive import read_archive, write_archive
-from ..utils.checks import float_dtype, positive_int
+from ..utils.archive import declared_shape, read_archive, write_archive
+from ..utils.checks import float_dtype, is_int, positive_int
 
 FORMAT = "numnet-model"
 FORMAT_VERSION = 1
 DTYPES = ("float32", "float64")
 #: constructor arguments a model file may not set (they are not part of a layer's description)
 _NOT_FROM_FILES = ("rng", "seed", "dtype")
+#: elements a layer described in a file may declare beyond the arrays stored for it (its integer fields
+#: multiplied: a Dense layer's n_in·n_out); more is refused before the layer allocates anything
+MAX_UNSTORED_ELEMENTS = 10**6
 
 Evaluation = namedtuple("Evaluation", ["cost", "accuracy"])
 
@@ -254,18 +257,19 @@ class Network:
         term) and leaves ∂C/∂θ in every trainable layer's grads, with L2's (λ/n)·W added to the decayed
         weights (n the training-set size): the one place where L2 enters a gradient. A cost that is not
         finite is returned at once, the gradients left as they were (the trainer stops on it)."""
-        with np.errstate(over="ignore", under="ignore"):
+        # overflow and NaN are not warned about here: a cost that is not finite is the caller's signal
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             a, z = self.forward_pass(X, training, rng)
             cost = self.cost.value(a, Y, z)
             if not math.isfinite(cost):
                 return cost
             self.backward_pass(a, Y)
-        if l2:
-            scale = l2 / (n_train or len(X))
-            for layer in self.layers:
-                if layer.trainable:
-                    for k in layer.decay:
-                        layer.grads[k] += scale * layer.params[k]
+            if l2:
+                scale = l2 / (n_train or len(X))
+                for layer in self.layers:
+                    if layer.trainable:
+                        for k in layer.decay:
+                            layer.grads[k] += scale * layer.params[k]
         return cost
 
     def forward(self, X, training=False, rng=None):
@@ -420,6 +424,12 @@ class Network:
         layers = []
         for i, spec in enumerate(specs):
             layers.append(_layer_from_spec(spec, i, dt, arrays, source))
+        expected = {f"{i}.{k}" for i, layer in enumerate(layers) for k in (*layer.params, *layer.buffers)}
+        extra = sorted(set(arrays) - expected)
+        if extra:
+            raise ValueError(f"{source}: unexpected array(s) {', '.join(repr(k[:60]) for k in extra[:5])}"
+                             f"{' ...' if len(extra) > 5 else ''}: the layers described hold only "
+                             f"{', '.join(sorted(expected)) or 'none'}")
         try:
             return cls(layers, arch["cost"])
         except ValueError as e:
@@ -439,6 +449,7 @@ def _layer_from_spec(spec, i, dt, arrays, source) -> Layer:
         allowed = [p for p in params if p not in _NOT_FROM_FILES]
         raise ValueError(f"{source}: layer {i} ({kind}) has unknown field(s) {', '.join(map(repr, bad))}; "
                          f"allowed: {', '.join(allowed) or 'none'}")
+    _check_declared_size(kwargs, i, kind, arrays, source)
     if "dtype" in params:
         kwargs["dtype"] = dt
     try:
@@ -456,15 +467,33 @@ def _layer_from_spec(spec, i, dt, arrays, source) -> Layer:
             key = f"{i}.{k}"
             if key not in arrays:
                 raise ValueError(f"{source}: missing array {key!r}")
+            shape = tuple(declared_shape(arrays, key))
+            if shape != target.shape:
+                raise ValueError(f"{source}: array {key!r} has shape {shape}, expected {target.shape}")
             src = np.asarray(arrays[key])
-            if src.shape != target.shape:
-                raise ValueError(f"{source}: array {key!r} has shape {src.shape}, expected {target.shape}")
             if not np.issubdtype(src.dtype, np.floating):
                 raise ValueError(f"{source}: array {key!r} has dtype {src.dtype}, expected floating point")
             if not np.isfinite(src).all():
                 raise ValueError(f"{source}: array {key!r} contains NaN or infinite values")
-            target[...] = src
+            with np.errstate(over="ignore"):
+                cast = src.astype(target.dtype)
+            if not np.isfinite(cast).all():  # a float64 1e300 is inf in float32
+                raise ValueError(f"{source}: array {key!r} holds values too large for {target.dtype} "
+                                 f"(largest magnitude {float(np.max(np.abs(src))):.3g})")
+            target[...] = cast
     return layer
+
+
+def _check_declared_size(kwargs, i, kind, arrays, source) -> None:
+    """Refuse a layer whose integer fields (n_in, n_out, n, ...) multiply to far more elements than the arrays
+    stored for it, before its constructor allocates them: a file cannot make numnet allocate gigabytes."""
+    declared = math.prod(v for v in kwargs.values() if is_int(v) and v > 0)
+    prefix = f"{i}."
+    stored = sum(math.prod(declared_shape(arrays, k)) for k in arrays if k.startswith(prefix))
+    if declared > max(stored, MAX_UNSTORED_ELEMENTS):
+        fields = ", ".join(f"{k}={v}" for k, v in kwargs.items() if is_int(v))
+        raise ValueError(f"{source}: layer {i} ({kind}) declares {fields} ({declared} elements) but the file "
+                         f"stores {stored} for it: refusing to allocate it")
 
 
 def load(path) -> Network:

@@ -33,6 +33,17 @@ def _figure(figsize=(7.0, 4.5)):
     return fig, fig.add_subplot()
 
 
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "x")
+
+
+def _integer_ticks(ax) -> None:
+    """Whole-number ticks on the x axis (epochs): no "2.5" epoch."""
+    from matplotlib.ticker import MaxNLocator   # matplotlib is present: _figure ran first
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,8 +90,10 @@ def plot_history(history, directory) -> list[Path]:
         if train_cost is not None:
             ax.plot(epochs, train_cost, "o-", color=COLORS[0], markersize=3, label="training cost")
         if val_cost is not None:
-            ax.plot(epochs, val_cost, "o-", color=COLORS[1], markersize=3, label="validation cost")
+            ax.plot(epochs, val_cost, "s--", color=COLORS[1], markersize=4, markerfacecolor="none",
+                    label="validation cost")
         ax.set(title="cost", xlabel="epoch", ylabel="cost")
+        _integer_ticks(ax)
         ax.grid(alpha=0.3)
         ax.legend()
         written.append(_save(fig, directory / "cost.png"))
@@ -91,8 +104,10 @@ def plot_history(history, directory) -> list[Path]:
         if train_acc is not None:
             ax.plot(epochs, 100 * train_acc, "o-", color=COLORS[0], markersize=3, label="training accuracy")
         if val_acc is not None:
-            ax.plot(epochs, 100 * val_acc, "o-", color=COLORS[1], markersize=3, label="validation accuracy")
+            ax.plot(epochs, 100 * val_acc, "s--", color=COLORS[1], markersize=4, markerfacecolor="none",
+                    label="validation accuracy")
         ax.set(title="accuracy", xlabel="epoch", ylabel="accuracy (%)")
+        _integer_ticks(ax)
         ax.grid(alpha=0.3)
         ax.legend()
         written.append(_save(fig, directory / "accuracy.png"))
@@ -119,11 +134,15 @@ def plot_curves(curves: dict, path, title: str = "", xlabel: str = "epoch", ylab
     fig, ax = _figure()
     for i, (name, y) in enumerate(arrays.items()):
         y = np.where(np.isfinite(y), y, np.nan)
+        # identical curves (two optimizers that agree) stay visible: each its own dash pattern and marker
         ax.plot(np.arange(1, y.size + 1), y, color=COLORS[i % len(COLORS)], label=name,
-                marker="o" if y.size <= 30 else None, markersize=3)
+                linestyle=LINESTYLES[i % len(LINESTYLES)], marker=MARKERS[i % len(MARKERS)],
+                markevery=max(1, y.size // 12) if y.size > 30 else None, markersize=4, markerfacecolor="none")
     if logy:
         ax.set_yscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if xlabel in ("epoch", "epochs", "iteration", "iterations"):
+        _integer_ticks(ax)
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, path)

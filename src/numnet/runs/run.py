@@ -6,6 +6,7 @@ prints nothing unless given a `log`.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,15 @@ from ..train.callbacks import EarlyStopping
 from ..train.history import History
 from ..train.optimizers import OPTIMIZERS, make_optimizer
 from ..train.schedules import make_schedule
-from ..utils.files import write_text_atomic
+from ..train.checkpoints import CHECKPOINT_FILE
+from ..utils.files import check_output_dir, check_output_file, remove_stale_temporaries, write_text_atomic
+from ..utils.jsonio import read_json
 from . import settings as S
 
 DEFAULT_MODEL = "numnet-model.npz"
 RUN_FILE = "run.json"
+#: files atomically written into a checkpoint folder, whose leftover temporaries --resume removes
+STALE_NAMES = (CHECKPOINT_FILE, "history.json", RUN_FILE)
 NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "batch_norm", "dtype")
 
 
@@ -148,16 +153,34 @@ def set_keep_prob(net: Network, keep_prob) -> None:
         layer.keep_prob = Dropout(k).keep_prob
 
 
-def check_output_paths(paths: dict) -> None:
-    """Fail before training, not after it, when an output file could not be written."""
-    for flag, path in paths.items():
-        if path is None:
+def check_output_paths(paths: dict, dirs: dict = None) -> None:
+    """Fail before training, not after it, when an output file (`paths`) or folder (`dirs`) could not be
+    written: a file where a folder is expected or the reverse, a missing or unwritable folder."""
+    try:
+        for flag, path in paths.items():
+            if path is not None:
+                check_output_file(path, flag)
+        for flag, path in (dirs or {}).items():
+            if path is not None:
+                check_output_dir(path, flag)
+    except ValueError as e:
+        raise RunError(str(e)) from None
+
+
+def _rescue_model(net, problem: str, targets=()) -> None:
+    """After training, an output could not be written (disk full, folder gone): save the trained model to
+    the first of `targets`, the current folder or the temporary folder that works, and raise a RunError
+    naming the problem and where the model went (or that it is lost)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidates = [*targets, Path.cwd() / f"numnet-model-rescued-{stamp}.npz",
+                  Path(tempfile.gettempdir()) / f"numnet-model-rescued-{stamp}.npz"]
+    for fallback in candidates:
+        try:
+            net.save(fallback)
+        except (OSError, ValueError):
             continue
-        path = Path(path)
-        if path.is_dir():
-            raise RunError(f"{flag} {path} is a directory; give a file name")
-        if not (path.parent if str(path.parent) else Path(".")).is_dir():
-            raise RunError(f"{flag} {path}: directory {path.parent} does not exist")
+        raise RunError(f"{problem}; the trained model was saved to {fallback}")
+    raise RunError(f"{problem}; the model could not be saved anywhere else either: it is lost")
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -175,8 +198,12 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     """
     say = log or (lambda msg: None)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    check_output_paths({"--out": out, "--history": history, "--json-summary": json_summary})
+    check_output_paths({"--out": out, "--history": history, "--json-summary": json_summary},
+                       {"--checkpoint-dir": checkpoint_dir, "--plot": plot, "--resume": resume})
     if resume:
+        stale = remove_stale_temporaries(resume, STALE_NAMES)
+        if stale:
+            say(f"removed {len(stale)} temporary file(s) left in {resume} by an interrupted run")
         cfg, net, ckpt, optimizer, schedule = _resumed(resume, recipe, config, overrides, say)
         checkpoint_dir = checkpoint_dir or resume
     else:
@@ -205,18 +232,28 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
                        callbacks=callbacks, log=say, progress=progress)
     except KeyboardInterrupt:
         raise RunInterrupted(checkpoint_dir) from None
+    except OSError as e:  # a checkpoint or callback could not write: keep what was trained
+        _rescue_model(net, f"training stopped: a file could not be written ({_os_message(e)})",
+                      [out] if out is not None else [])
     seconds = time.perf_counter() - t0
     test = net.evaluate(Xt, yt) if len(Xt) else None
     paths = {}
     if out is not None:
-        paths["model"] = net.save(out)
-    if history:
-        paths["history"] = hist.save(history) or Path(history)
-    if plot:
-        from ..report.plots import plot_history
+        try:
+            paths["model"] = net.save(out)
+        except OSError as e:
+            _rescue_model(net, f"could not save the model to {out} ({_os_message(e)})")
+    try:
+        if history:
+            paths["history"] = hist.save(history) or Path(history)
+        if plot:
+            from ..report.plots import plot_history
 
-        paths["plots"] = plot_history(hist, plot)
-        say("plots: " + ", ".join(str(p) for p in paths["plots"]))
+            paths["plots"] = plot_history(hist, plot)
+            say("plots: " + ", ".join(str(p) for p in paths["plots"]))
+    except OSError as e:
+        saved = f"the model was saved to {paths['model']}, but " if "model" in paths else ""
+        raise RunError(f"{saved}an output could not be written: {_os_message(e)}") from None
     best_val = None
     if validation is not None and any(v is not None for v in hist.val_accuracy):
         best_epoch = hist.best_epoch("val_accuracy")
@@ -225,16 +262,40 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         best_epoch = len(hist)
     result = RunResult(net, hist, test, cfg, recipe, seconds, best_epoch, best_val, paths)
     if json_summary:
-        write_text_atomic(json_summary, json.dumps(result.summary(), indent=1))
+        try:
+            write_text_atomic(json_summary, json.dumps(result.summary(), indent=1))
+        except OSError as e:
+            saved = f"the model was saved to {paths['model']}, but " if "model" in paths else ""
+            raise RunError(f"{saved}the summary could not be written: {_os_message(e)}") from None
         paths["json_summary"] = Path(json_summary)
     return result
 
 
+def _os_message(e: OSError) -> str:
+    """An OSError in one line: "PATH: No space left on device"."""
+    if e.strerror and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    return e.strerror or str(e)
+
+
 def _header(cfg, recipe, net, optimizer) -> str:
     desc = S.load_recipe(recipe).get("description") if recipe else None
+    epochs = cfg["epochs"]
+    extras = []
+    drops = [layer.keep_prob for layer in net.layers if isinstance(layer, Dropout)]
+    if drops:
+        extras.append("dropout keep " + ",".join(f"{k:g}" for k in drops))
+    if cfg.get("batch_norm"):
+        extras.append("batch norm")
+    if cfg.get("augment") not in (None, "none"):
+        extras.append(f"augment {cfg['augment']}")
+    schedule = str(cfg.get("schedule") or "constant")
+    if schedule != "constant":
+        extras.append(f"{schedule} schedule")
     return (f"numnet train{' --recipe ' + recipe if recipe else ''}: sizes {net.sizes}, "
             f"{cfg['activation']} hidden, cost {net.cost.name}, {optimizer!r}, batch {cfg['batch_size']}, "
-            f"{cfg['epochs']} epochs, l2 {cfg['l2']:g}, seed {cfg['seed']}" + (f"\n  {desc}" if desc else ""))
+            f"{epochs} epoch{'' if epochs == 1 else 's'}, l2 {cfg['l2']:g}, "
+            + "".join(f"{x}, " for x in extras) + f"seed {cfg['seed']}" + (f"\n  {desc}" if desc else ""))
 
 
 def _resumed(resume, recipe, config, overrides, say):
@@ -246,8 +307,8 @@ def _resumed(resume, recipe, config, overrides, say):
     ckpt = load_checkpoint(resume)
     run_file = Path(resume) / RUN_FILE
     try:
-        saved = json.loads(run_file.read_text()) if run_file.exists() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        saved = read_json(run_file, str(run_file)) if run_file.exists() else {}
+    except ValueError as e:
         raise RunError(f"{run_file} is damaged: {e}") from None
     if not saved:
         say(f"note: {run_file} not found; data settings (train/validation size, augmentation) are the defaults")

@@ -62,8 +62,9 @@ DEFAULTS = {
 }
 
 # keys a recipe may carry that are descriptions, not settings; published_runs: the published figure is the
-# best of that many runs (Nielsen's chapter 1 reports best-of-three runs)
-INFO_KEYS = ("description", "published", "published_note", "published_runs", "source")
+# best of that many runs (Nielsen's chapter 1 reports best-of-three runs); target / target_note: the accuracy
+# numnet's own recipes (source "numnet") aim for, which nobody published
+INFO_KEYS = ("description", "published", "published_note", "published_runs", "target", "target_note", "source")
 
 AUGMENTS = ("none", "shift", "affine", "expand")
 
@@ -187,18 +188,27 @@ def parse_int_list(text: str, what: str) -> list[int]:
         raise ValueError(f"{what} must be comma-separated integers like 784,30,10, got {text!r}") from None
 
 
+#: largest config file read (a run's settings are a few hundred bytes)
+MAX_CONFIG_BYTES = 2**20
+
+
 def read_toml(path) -> dict:
     """A run configuration from a TOML file (flat keys as in DEFAULTS, or nested tables: see above)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"config file {path} is too large for a run configuration "
+                         f"({path.stat().st_size} bytes, limit {MAX_CONFIG_BYTES})")
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            data = tomllib.loads(f.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"config file {path} is not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ValueError(f"config file {path} is not UTF-8 text") from None
+    except RecursionError:
+        raise ValueError(f"config file {path} is nested too deeply: not a run configuration") from None
     return check_settings(data, f"config file {path}")
 
 

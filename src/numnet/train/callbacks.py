@@ -26,7 +26,21 @@ from .progress import EpochProgress
 
 
 class TrainingDiverged(ValueError):
-    """The cost became NaN or infinite: training stops instead of carrying NaN on."""
+    """The cost became NaN or infinite, or exploded far above where it started: training stops instead of
+    carrying on with a ruined network."""
+
+
+#: a batch cost this many times the run's first batch cost (or 1, whichever is larger) counts as divergence
+DIVERGENCE_FACTOR = 1e3
+
+
+def divergence_hint(trainer) -> str:
+    """The setting most likely to blame for a diverging run: L2 when its weight decay alone overshoots
+    (lr·λ/n ≥ 1 flips the weights' sign every step), otherwise the learning rate."""
+    lr, l2, n = trainer.optimizer.lr, trainer.l2, max(trainer.n_train, 1)
+    if l2 and (lr * l2 / n >= 1 or not math.isfinite(lr * l2 / n)):
+        return f"the L2 regularisation is too strong (l2 {l2:g} with learning rate {lr:g}); lower l2"
+    return f"learning rate {lr:g}; lower the learning rate"
 
 
 class Callback:
@@ -93,7 +107,8 @@ class Monitor(Callback):
                 cost, acc = total / len(X) + penalty, correct / len(X)
             logs[f"{prefix}_cost"], logs[f"{prefix}_accuracy"] = cost, acc
         if not all(math.isfinite(logs[k]) for k in ("train_cost", "val_cost") if logs[k] is not None):
-            raise TrainingDiverged(f"training diverged: the monitored cost is not finite after epoch {epoch}")
+            raise TrainingDiverged(f"training diverged: the monitored cost is not finite after epoch {epoch} "
+                                   f"({divergence_hint(trainer)})")
         logs["lr"] = trainer.optimizer.lr
 
 

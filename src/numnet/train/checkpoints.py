@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.archive import read_archive, write_archive
+from ..utils.archive import Prefixed, read_archive, write_archive
 from .history import History
 from .optimizers import Optimizer, make_optimizer
 from .schedules import Schedule, from_config as schedule_from_config
@@ -104,7 +104,10 @@ def load_checkpoint(directory, build) -> Checkpoint:
     for key in ("epoch", "model", "optimizer", "schedule", "lr0", "rng", "history", "settings"):
         if key not in meta:
             raise ValueError(f"{path}: checkpoint is damaged: missing field {key!r}")
-    net = build(meta["model"], {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, str(path))
+    unexpected = [k for k in arrays if not k.startswith(("model.", "opt.", "cb.", "best."))]
+    if unexpected:
+        raise ValueError(f"{path}: checkpoint holds unexpected array(s) {', '.join(repr(k[:60]) for k in unexpected[:5])}")
+    net = build(meta["model"], Prefixed(arrays, "model."), str(path))
     try:
         oc = dict(meta["optimizer"]["config"])
         optimizer = make_optimizer(oc.pop("name"), **oc)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.files import write_text_atomic
+from ..utils.jsonio import read_json
 from ..utils.tables import format_table as _table
 
 __all__ = ["History", "ewa", "format_table", "FIELDS"]
@@ -153,10 +154,7 @@ class History:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"history file not found: {path}")
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as e:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            raise ValueError(f"history file {path} is not valid JSON: {e}") from None
+        d = read_json(path, f"history file {path}")
         try:
             return cls.from_dict(d)
         except ValueError as e:

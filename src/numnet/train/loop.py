@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 
 from ..utils.checks import number, positive_int, seed as check_seed
-from .callbacks import (Callback, ModelCheckpoint, ConsoleLog, EarlyStopping, LambdaCallback, LearningRateSchedule,
-                        Monitor, ProgressBar, RecordHistory, TrainingDiverged)
+from .callbacks import (DIVERGENCE_FACTOR, Callback, ModelCheckpoint, ConsoleLog, EarlyStopping, LambdaCallback,
+                        LearningRateSchedule, Monitor, ProgressBar, RecordHistory, TrainingDiverged, divergence_hint)
 from .checkpoints import Checkpoint as CheckpointState, load_checkpoint
 from .history import History
 from .optimizers import SGD, Optimizer
 from .schedules import Constant, Schedule
+
+
+#: training examples whose outputs are compared after each epoch (constant outputs: the run has died)
+PROBE = 256
 
 
 class Trainer:
@@ -43,6 +48,7 @@ class Trainer:
         self.epoch_started = time.perf_counter()
         self.stop_reason: str | None = None
         self.error: BaseException | None = None
+        self.first_cost: float | None = None  # this run's first batch cost: the yardstick for divergence
 
     def _fire(self, hook, *args) -> bool:
         stop = False
@@ -50,8 +56,17 @@ class Trainer:
             stop = getattr(cb, hook)(self, *args) is True or stop
         return stop
 
+    def _outputs_vary(self) -> bool:
+        """Whether the network's outputs differ between (a few) training inputs; outputs that are exactly the
+        same for every input (dead ReLUs, saturated sigmoids) mean the network can no longer learn."""
+        with np.errstate(all="ignore"):
+            a = self.net.forward_pass(self.X[:PROBE])[0]
+        return len(a) < 2 or bool(np.any(np.ptp(a, axis=0) > 0)) or not np.isfinite(a).all()
+
     def run(self) -> History:
         try:
+            # a network constant from the start, or data with one target for all, is not diverging when constant
+            self.outputs_varied = self._outputs_vary() and bool(np.any(np.ptp(self.Y[:PROBE], axis=0) > 0))
             stop = self._fire("on_train_begin")
             while not stop and self.epoch < self.epochs:
                 self.epoch += 1
@@ -81,14 +96,22 @@ class Trainer:
             if self.augment is not None:
                 xb = _augmented(self.augment, xb, rng, net.dtype)
             c = net.backprop(xb, yb, True, rng, self.l2, n)
+            if self.first_cost is None:
+                self.first_cost = c
             if not math.isfinite(c):
                 raise TrainingDiverged(f"training diverged: the cost became {c} at epoch {self.epoch}, batch {b} "
-                                       f"(learning rate {optimizer.lr:g}); lower the learning rate")
+                                       f"({divergence_hint(self)})")
+            if c > DIVERGENCE_FACTOR * max(self.first_cost, 1.0):
+                raise TrainingDiverged(f"training diverged: the cost rose to {c:.4g} at epoch {self.epoch}, batch "
+                                       f"{b}, from {self.first_cost:.4g} at the start ({divergence_hint(self)})")
             optimizer.step(params, grads)
             costs.append(c)
             self.last_batch_size = len(xb)
             if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
                 return True
+        if self.outputs_varied and not self._outputs_vary():
+            raise TrainingDiverged(f"training diverged: after epoch {self.epoch} the network gives the same output "
+                                   f"for every input (dead or saturated units; {divergence_hint(self)})")
         return False
 
 
@@ -149,6 +172,7 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise ValueError(f"callbacks must be numnet Callback instances, got {cb!r}")
+    _warn_if_unscaled(X)
     X = net.prepare_inputs(X, "training X")
     n = len(X)
     if n == 0:
@@ -210,6 +234,14 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
             if cb.key in ckpt.callbacks:
                 cb.load_state_dict(ckpt.callbacks[cb.key])
     return trainer.run()
+
+
+def _warn_if_unscaled(X) -> None:
+    """Integer inputs above 1 (pixels as 0..255) train badly: say so, once, without refusing them."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is not None and dtype.kind in "ui" and np.size(X) and np.max(X) > 1:
+        warnings.warn(f"inputs look unscaled: {dtype} values up to {np.max(X)}; divide by 255 (or scale them "
+                      "to [0, 1]) before training", UserWarning, stacklevel=3)
 
 
 def _resume_into(net, ckpt, optimizer, schedule, rng):

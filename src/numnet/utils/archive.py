@@ -1,17 +1,34 @@
 """The one file format numnet writes for models and checkpoints: an NPZ archive of named arrays plus
 `__meta__`, a UTF-8 JSON document stored as uint8 bytes. Never pickle: arrays are read with
-allow_pickle=False and the JSON names parts only through registries."""
+allow_pickle=False and the JSON names parts only through registries.
+
+Reading is bounded: every member's name, dtype and shape come from the zip directory and the .npy header
+before anything is decompressed, so an archive declaring a huge (or unexpected) array is refused without
+allocating it; arrays are read only when asked for (`Archive`), so a member nobody asks for is never read.
+"""
 from __future__ import annotations
 
 import json
+import math
+import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from .files import atomic_write
+from .jsonio import MAX_JSON_BYTES, parse_json
 
 META = "__meta__"
+#: largest total size of the arrays one archive may declare (bytes)
+MAX_ARCHIVE_BYTES = 2**30
+#: most members one archive may hold
+MAX_MEMBERS = 10000
+#: largest uncompressed / compressed ratio of a member (numnet writes uncompressed members)
+MAX_RATIO = 1000
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 
 
 def write_archive(path, meta: dict, arrays: dict) -> Path:
@@ -23,38 +40,201 @@ def write_archive(path, meta: dict, arrays: dict) -> Path:
     return path
 
 
-def read_npz(path, what="file") -> dict[str, np.ndarray]:
-    """All arrays of an NPZ archive, loaded without pickle; clear errors for missing or corrupt files."""
-    path = Path(path)
+class Member:
+    """One array of an archive as its headers declare it: name, dtype, shape (nothing read yet)."""
+
+    def __init__(self, info: zipfile.ZipInfo, name: str, dtype: np.dtype, shape: tuple, fortran: bool, offset: int):
+        self.info, self.name, self.dtype, self.shape, self.fortran, self.offset = info, name, dtype, shape, fortran, offset
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+
+class Archive(Mapping):
+    """The arrays of an NPZ file, by name, checked from their headers when opened and read on access.
+
+    `shape(name)` and `dtype(name)` answer from the headers without reading the data."""
+
+    def __init__(self, path, what="file", max_bytes=MAX_ARCHIVE_BYTES):
+        self.path, self.what = Path(path), what
+        self.members: dict[str, Member] = _scan(self.path, what, max_bytes)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name):
+        if name not in self._cache:
+            self._cache[name] = _read_member(self.path, self.members[name], self.what)
+        return self._cache[name]
+
+    def __iter__(self):
+        return iter(self.members)
+
+    def __len__(self):
+        return len(self.members)
+
+    def __contains__(self, name):  # Mapping's default would read the member
+        return name in self.members
+
+    def shape(self, name) -> tuple:
+        return self.members[name].shape
+
+    def dtype(self, name) -> np.dtype:
+        return self.members[name].dtype
+
+    def pop(self, name, *default):
+        if name not in self.members:
+            if default:
+                return default[0]
+            raise KeyError(name)
+        value = self[name]
+        del self.members[name]
+        self._cache.pop(name, None)
+        return value
+
+
+class Prefixed(Mapping):
+    """The members of an archive whose names start with `prefix`, by the rest of their names (lazy too)."""
+
+    def __init__(self, archive: Archive, prefix: str):
+        self.archive, self.prefix = archive, prefix
+
+    def __getitem__(self, name):
+        return self.archive[self.prefix + name]
+
+    def __iter__(self):
+        return (k[len(self.prefix):] for k in self.archive if k.startswith(self.prefix))
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __contains__(self, name):
+        return self.prefix + name in self.archive
+
+    def shape(self, name) -> tuple:
+        return self.archive.shape(self.prefix + name)
+
+    def dtype(self, name) -> np.dtype:
+        return self.archive.dtype(self.prefix + name)
+
+
+def declared_shape(arrays, name) -> tuple:
+    """The shape of `arrays[name]`, from the headers when `arrays` is an archive (nothing read)."""
+    if isinstance(arrays, (Archive, Prefixed)):
+        return arrays.shape(name)
+    return np.shape(arrays[name])
+
+
+def _check_file(path: Path, what: str) -> None:
     if not path.exists():
         raise FileNotFoundError(f"{what} not found: {path}")
     if path.is_dir():
         raise ValueError(f"{what} {path} is a directory, not a file")
     if not zipfile.is_zipfile(path):  # np.load would otherwise suggest unpickling it
         raise ValueError(f"{what} {path} is not a numnet archive (not an NPZ file: corrupt, truncated or another format)")
+
+
+def _scan(path: Path, what: str, max_bytes: int) -> dict[str, Member]:
+    """Every member's declared dtype and shape, checked against the limits before any data is read."""
+    _check_file(path, what)
+    members: dict[str, Member] = {}
+    total = 0
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise ValueError(f"{what} {path} has {len(infos)} members (limit {MAX_MEMBERS}): not a numnet archive")
+            for info in infos:
+                if not info.filename.endswith(".npy") or not _NAME.fullmatch(info.filename[:-4]):
+                    raise ValueError(f"{what} {path} holds an unexpected member {info.filename[:80]!r}: "
+                                     "not a numnet archive")
+                name = info.filename[:-4]
+                if name in members:
+                    raise ValueError(f"{what} {path} holds member {name!r} twice")
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise ValueError(f"{what} {path}: member {name!r} uses an unsupported compression")
+                if info.file_size > max_bytes + 2**16 or \
+                        info.file_size > MAX_RATIO * max(info.compress_size, 2**16):
+                    raise ValueError(f"{what} {path}: member {name!r} declares {info.file_size} bytes from "
+                                     f"{info.compress_size} stored (limit {max_bytes} bytes, ratio {MAX_RATIO}): "
+                                     "refusing to decompress it")
+                with zf.open(info) as f:
+                    version = npy_format.read_magic(f)
+                    if version == (1, 0):
+                        shape, fortran, dtype = npy_format.read_array_header_1_0(f)
+                    elif version in ((2, 0), (3, 0)):
+                        shape, fortran, dtype = npy_format.read_array_header_2_0(f)
+                    else:
+                        raise ValueError(f"unsupported .npy version {version}")
+                    offset = f.tell()
+                if dtype.hasobject or dtype.kind not in "biuf" or dtype.subdtype is not None:
+                    raise ValueError(f"{what} {path}: member {name!r} has dtype {dtype}, not numeric "
+                                     "(numnet never unpickles objects)")
+                member = Member(info, name, dtype, tuple(int(d) for d in shape), fortran, offset)
+                if any(d < 0 for d in member.shape) or member.nbytes + offset != info.file_size:
+                    raise ValueError(f"{what} {path}: member {name!r} declares shape {member.shape} of {dtype} "
+                                     f"({member.nbytes} bytes) but holds {info.file_size - offset}: corrupt")
+                total += member.nbytes
+                if total > max_bytes:
+                    raise ValueError(f"{what} {path} declares more than {max_bytes} bytes of arrays "
+                                     f"(member {name!r}: shape {member.shape} of {dtype}): refusing to read it")
+                members[name] = member
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as e:
         raise ValueError(f"{what} {path} is not a valid numnet archive (corrupt or truncated): {e}") from None
     except ValueError as e:
+        if str(e).startswith(f"{what} {path}"):
+            raise
         raise ValueError(f"{what} {path} could not be read: {e}") from None
+    return members
 
 
-def pop_meta(arrays: dict, path) -> dict:
+def _read_member(path: Path, m: Member, what: str) -> np.ndarray:
+    """Read one member's data straight into its array (no second copy), exactly as many bytes as declared."""
+    out = np.empty(m.shape, dtype=m.dtype, order="F" if m.fortran else "C")
+    view = memoryview(out.reshape(-1, order="A")).cast("B")  # out's own buffer (it is contiguous)
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(m.info) as f:
+            f.read(m.offset)
+            filled = 0
+            while filled < m.nbytes:
+                n = f.readinto(view[filled:])
+                if not n:
+                    break
+                filled += n
+            extra = f.read(1)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{what} {path} is not a valid numnet archive (corrupt or truncated): {e}") from None
+    if filled != m.nbytes or extra:
+        raise ValueError(f"{what} {path}: member {m.name!r} does not hold the {m.nbytes} bytes it declares")
+    return out
+
+
+def read_npz(path, what="file", max_bytes=MAX_ARCHIVE_BYTES) -> Archive:
+    """The arrays of an NPZ archive (an `Archive`: read on access, without pickle); clear errors for missing,
+    corrupt or oversized files."""
+    return Archive(path, what, max_bytes)
+
+
+def pop_meta(arrays, path) -> dict:
     """Remove `__meta__` from `arrays` and decode it."""
     if META not in arrays:
         raise ValueError(f"{path}: not a numnet file (no {META!r} entry)")
+    if isinstance(arrays, Archive):
+        m = arrays.members[META]
+        if m.dtype != np.uint8 or len(m.shape) != 1:
+            raise ValueError(f"{path}: {META!r} must be UTF-8 JSON bytes")
+        if m.nbytes > MAX_JSON_BYTES:
+            raise ValueError(f"{path}: {META!r} is too large ({m.nbytes} bytes, limit {MAX_JSON_BYTES})")
     raw = arrays.pop(META)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ValueError(f"{path}: {META!r} must be UTF-8 JSON bytes")
-    try:
-        return json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: {META!r} is not valid JSON: {e}") from None
+    return parse_json(raw.tobytes(), f"{path}: {META!r}")
 
 
-def read_archive(path, what="file") -> tuple[dict, dict[str, np.ndarray]]:
+def read_archive(path, what="file", max_bytes=MAX_ARCHIVE_BYTES) -> tuple[dict, Archive]:
     """(meta, arrays) of an archive written by `write_archive`."""
-    arrays = read_npz(path, what)
+    arrays = read_npz(path, what, max_bytes)
     return pop_meta(arrays, path), arrays
