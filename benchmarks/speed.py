@@ -432,7 +432,7 @@ def targets_section(res) -> list[str]:
 def build_report(res, args, command, rewritten=None) -> str:
     """The markdown report. rewritten: (when, command) of a --from-json rewrite, stated under the run's line."""
     m = res["machine"]
-    L = [f"# numnet speed benchmarks", "",
+    L = ["# numnet speed benchmarks", "",
          f"Run {res['date']} with `{command}`" + (" (**--quick smoke test: small subset, not representative**)"
                                                    if args.quick else ""), ""]
     if rewritten:
@@ -482,7 +482,7 @@ def build_report(res, args, command, rewritten=None) -> str:
             rows.append((r["framework"], r["dtype"], fmt_s(r.get("s_per_epoch")), r.get("vs_numnet", "-"),
                          r.get("x_bound", "-"), r.get("note", "")))
         for d, p in c.get("products", {}).items():
-            rows.append((f"*matrix products alone, same shapes*", d, fmt_s(p), "-", f"{p / c['bound'][d]:.1f}×",
+            rows.append(("*matrix products alone, same shapes*", d, fmt_s(p), "-", f"{p / c['bound'][d]:.1f}×",
                          "floor for any framework on this BLAS"))
         L += [format_table(rows, ["framework", "dtype", "s/epoch", "vs numnet", "× bound", "note"]), ""]
         if c.get("fit_overhead"):

@@ -3,7 +3,6 @@ import ast
 import re
 from pathlib import Path
 
-import numpy as np
 
 import numnet
 from conftest import blobs

@@ -518,9 +518,9 @@ def test_13_sigterm_is_handled_like_ctrl_c(capsys, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
 
-    class Kill(Callback):
+    class Kill(Callback):  # runs before the checkpoint callback: epoch 1's checkpoint is the last one written
         def on_epoch_end(self, trainer, epoch, logs):
-            if epoch == 1:
+            if epoch == 2:
                 os.kill(os.getpid(), signal.SIGTERM)
 
     real_run = runmod.run
