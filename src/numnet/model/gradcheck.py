@@ -3,10 +3,13 @@
 For each checked parameter entry θ_i:  ĝ_i = (C(θ + ε e_i) − C(θ − ε e_i)) / 2ε, compared with the
 backpropagated g_i by the relative error ‖g − ĝ‖ / (‖g‖ + ‖ĝ‖) over the entries of each parameter array.
 Correct backpropagation gives about 1e-9 or less in float64; an error gives 1e-3 or more.
+A gradient that is truly zero (a Dense bias feeding a BatchNorm) makes that ratio meaningless (noise over
+noise, about 1): when both norms are below the floor 1e-7·max(1, |C|), the absolute error ‖g − ĝ‖ / max(1, |C|)
+is reported instead, and the array is listed in `absolute`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,11 +18,13 @@ from .network import Network
 
 @dataclass
 class GradCheckResult:
-    """`max_error` is the worst relative error; `errors` maps "layer_index.name" to that array's error."""
+    """`max_error` is the worst error; `errors` maps "layer_index.name" to that array's error (relative, or
+    absolute for the arrays named in `absolute`, whose gradients are both below the zero floor)."""
 
     max_error: float
     errors: dict
     checked: int
+    absolute: tuple = field(default=())
 
     def __float__(self):
         return self.max_error
@@ -33,6 +38,18 @@ def relative_error(g, g_hat) -> float:
     g, g_hat = np.ravel(g), np.ravel(g_hat)
     denom = np.linalg.norm(g) + np.linalg.norm(g_hat)
     return 0.0 if denom == 0 else float(np.linalg.norm(g - g_hat) / denom)
+
+
+#: gradients whose norms are both below ZERO_FLOOR·max(1, |C|) count as zero: compared by absolute error
+ZERO_FLOOR = 1e-7
+
+
+def gradient_error(g, g_hat, scale=1.0, floor=ZERO_FLOOR) -> tuple[float, bool]:
+    """(error, absolute): ‖g − ĝ‖ / (‖g‖ + ‖ĝ‖), or ‖g − ĝ‖ / scale when both norms are below floor·scale."""
+    g, g_hat = np.ravel(g), np.ravel(g_hat)
+    if max(np.linalg.norm(g), np.linalg.norm(g_hat)) < floor * scale:
+        return float(np.linalg.norm(g - g_hat) / scale), True
+    return relative_error(g, g_hat), False
 
 
 def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50, seed=0,
@@ -55,10 +72,10 @@ def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50,
     def cost():  # a fresh generator with the same seed: stochastic layers draw the same mask every time
         return net64.loss_and_grads(X, y, l2=l2, n_train=n_train, training=training, rng=np.random.default_rng(seed))
 
-    cost()
+    scale = max(1.0, abs(cost()))
     analytic = [(layer, k, layer.grads[k].copy()) for layer, k in net64.trainable_parameters()]
     rng = np.random.default_rng(seed)
-    errors, checked = {}, 0
+    errors, absolute, checked = {}, [], 0
     for layer, k, g in analytic:
         p = layer.params[k]
         flat = p.reshape(-1)
@@ -72,9 +89,12 @@ def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50,
             c_minus = cost()
             flat[i] = old
             num[j] = (c_plus - c_minus) / (2 * eps)
-        errors[f"{net64.layers.index(layer)}.{k}"] = relative_error(g.reshape(-1)[idx], num)
+        key = f"{net64.layers.index(layer)}.{k}"
+        errors[key], is_abs = gradient_error(g.reshape(-1)[idx], num, scale)
+        if is_abs:
+            absolute.append(key)
         checked += len(idx)
-    return GradCheckResult(max(errors.values()) if errors else 0.0, errors, checked)
+    return GradCheckResult(max(errors.values()) if errors else 0.0, errors, checked, tuple(absolute))
 
 
 def gradcheck_combinations(sizes=(6, 5, 4, 3), examples=8, seed=0) -> list[tuple[str, float]]:
