@@ -44,21 +44,26 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see: {self.prog} --help)")
 
 
-def _resolver(registry):
-    """argparse type: a registered name (aliases and '-'/'_' accepted), or a one-line error listing the known."""
-    def resolve(text):
+def _checked(resolve, name):
+    """argparse type from a resolving function: its ValueError becomes a one-line argument error."""
+    def check(text):
         try:
-            return registry.resolve(text)
+            return resolve(text)
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
-    resolve.__name__ = registry.kind
-    return resolve
+    check.__name__ = name
+    return check
+
+
+def _resolver(registry):
+    """argparse type: a registered name (aliases and '-'/'_' accepted), or a one-line error listing the known."""
+    return _checked(registry.resolve, registry.kind)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser; choices, help and optimizer/schedule parameter flags come from the registries, so a part
     registered before `main` runs is a choice like the built-in ones."""
-    from .nn import ACTIVATIONS, COSTS, INITIALIZERS
+    from .nn import ACTIVATIONS, COSTS, INITIALIZERS, hidden_names, resolve_hidden
     from .train import OPTIMIZERS, SCHEDULES
 
     p = _Parser(prog="numnet", description="Neural networks from scratch in NumPy.")
@@ -80,10 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plot", metavar="DIR", help="write learning-curve PNGs to DIR")
     g.add_argument("--json-summary", metavar="PATH", help="write a JSON summary of the run (for scripts)")
     g.add_argument("--quiet", action="store_true", help="print only the final result")
-    hidden = ", ".join(n for n, c in ACTIVATIONS.items() if c.hidden)
+    hidden = ", ".join(hidden_names())
     n = t.add_argument_group("network")
     n.add_argument("--sizes", type=_sizes, default=S, help="layer sizes, e.g. 784,30,10")
-    n.add_argument("--activation", type=_resolver(ACTIVATIONS), default=S, help=f"hidden activation: {hidden}")
+    n.add_argument("--activation", type=_checked(resolve_hidden, "activation"), default=S,
+                   help=f"hidden activation: {hidden}")
+    n.add_argument("--pieces", type=int, default=S, help="affine pieces per maxout unit (--activation maxout; default 2)")
     n.add_argument("--output", type=_resolver(ACTIVATIONS), default=S,
                    help="output activation (default: the cost's usual one: softmax for log_likelihood, else sigmoid)")
     n.add_argument("--cost", type=_resolver(COSTS), default=S, help=", ".join(COSTS.names()))

@@ -99,7 +99,7 @@ def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50,
 
 def gradcheck_combinations(sizes=(6, 5, 4, 3), examples=8, seed=0) -> list[tuple[str, float]]:
     """(description, max relative error) for every registered hidden activation with every cost and each of
-    the outputs it is used with, plus dropout + L2 and batch norm: what `numnet gradcheck` prints."""
+    the outputs it is used with, plus dropout + L2, batch norm and maxout: what `numnet gradcheck` prints."""
     from ..nn.costs import COSTS
     from ..nn.layers import ACTIVATIONS
 
@@ -113,7 +113,9 @@ def gradcheck_combinations(sizes=(6, 5, 4, 3), examples=8, seed=0) -> list[tuple
             for o in cost.outputs:
                 net = Network.from_sizes(list(sizes), activation=a, output=o, cost=c, seed=seed)
                 rows.append((f"{a} hidden, {o} output, {c}", gradcheck(net, X, y, seed=seed).max_error))
-    for label, kw in (("relu + dropout 0.8 + L2", {"keep_prob": 0.8}), ("relu + batch norm", {"batch_norm": True})):
-        net = Network.from_sizes(list(sizes), activation="relu", cost="log_likelihood", seed=seed, **kw)
+    for label, kw in (("relu + dropout 0.8 + L2", {"activation": "relu", "keep_prob": 0.8}),
+                      ("relu + batch norm", {"activation": "relu", "batch_norm": True}),
+                      ("maxout (3 pieces)", {"activation": "maxout", "pieces": 3})):
+        net = Network.from_sizes(list(sizes), cost="log_likelihood", seed=seed, **kw)
         rows.append((label, gradcheck(net, X, y, l2=0.5, n_train=100, seed=seed).max_error))
     return rows

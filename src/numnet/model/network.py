@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..nn.costs import COSTS, make_cost
-from ..nn.layers import LAYERS, BatchNorm, Dense, Dropout, Layer, make_activation
+from ..nn.layers import LAYERS, BatchNorm, Dense, Dropout, Layer, hidden_unit, make_activation
 from ..train.checkpoints import Checkpoint, load_checkpoint as read_checkpoint
 from ..train.loop import fit
 from ..utils.archive import read_archive, write_archive
@@ -71,13 +71,14 @@ class Network:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_sizes(cls, sizes, activation="sigmoid", output=None, cost="cross_entropy", init="default", seed=None,
-                   dtype="float32", keep_prob=None, batch_norm=False):
+                   dtype="float32", keep_prob=None, batch_norm=False, pieces=None):
         """The book's style: `Network.from_sizes([784, 30, 10])`.
 
         `activation` is used by the hidden layers; `output` is the output activation (None: the cost's usual
         output, softmax for log-likelihood, sigmoid otherwise). `keep_prob` adds inverted dropout after each
         hidden layer (one value, or one per hidden layer); `batch_norm` puts BatchNorm between each hidden
-        Dense and its activation.
+        Dense and its activation. activation="maxout" makes each hidden layer a Maxout of `pieces` pieces
+        (default 2) in place of Dense + activation.
         """
         given = sizes
         try:
@@ -95,7 +96,14 @@ class Network:
         cost = make_cost(cost)
         if output is None:
             output = cost.outputs[0]
-        make_activation(activation)  # validate the name before drawing weights
+        unit = hidden_unit(activation)
+        if unit is None:
+            make_activation(activation)  # validate the name before drawing weights
+            if pieces is not None:
+                raise ValueError(f"pieces applies to maxout hidden layers only, not to activation {activation!r}")
+        elif batch_norm:
+            raise ValueError(f"batch_norm normalises a Dense layer's output before its activation; "
+                             f"{activation} hidden layers have none (drop batch_norm)")
         make_activation(output)
         n_hidden = len(sizes) - 2
         if keep_prob is None:
@@ -110,11 +118,16 @@ class Network:
         layers: list[Layer] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             hidden = i < n_hidden
-            layers.append(Dense(n_in, n_out, init=init, rng=rng, dtype=dt, bias=not (hidden and batch_norm)))
+            if hidden and unit is not None:
+                layers.append(unit(n_in, n_out, init=init, rng=rng, dtype=dt,
+                                   **({} if pieces is None else {"pieces": pieces})))
+            else:
+                layers.append(Dense(n_in, n_out, init=init, rng=rng, dtype=dt, bias=not (hidden and batch_norm)))
             if hidden:
                 if batch_norm:
                     layers.append(BatchNorm(n_out, dtype=dt))
-                layers.append(make_activation(activation))
+                if unit is None:
+                    layers.append(make_activation(activation))
                 if keeps[i] != 1.0 or keep_prob is not None:
                     drop = Dropout(keeps[i])
                     if drop.keep_prob != 1.0:

@@ -379,3 +379,29 @@ def make_activation(name) -> Layer:
     if isinstance(name, type) and issubclass(name, Layer):
         return name()
     return ACTIVATIONS.get(str(name))()
+
+
+def hidden_unit(name):
+    """The layer class `name` builds in place of Dense + activation (a layer with `hidden_unit = True`, such as
+    Maxout), or None when `name` is not one (an activation)."""
+    if isinstance(name, str) and name in LAYERS and name not in ACTIVATIONS:
+        cls = LAYERS.get(name)
+        if getattr(cls, "hidden_unit", False):
+            return cls
+    return None
+
+
+def hidden_names() -> list[str]:
+    """Names a hidden layer may use: the hidden activations, then the layers that replace Dense + activation."""
+    return ([n for n, c in ACTIVATIONS.items() if c.hidden]
+            + [n for n, c in LAYERS.items() if getattr(c, "hidden_unit", False)])
+
+
+def resolve_hidden(name) -> str:
+    """The canonical name of an activation or of a hidden-unit layer (maxout); else a ValueError listing them."""
+    if hidden_unit(name) is not None:
+        return LAYERS.resolve(name)
+    try:
+        return ACTIVATIONS.resolve(name)
+    except ValueError:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(hidden_names())}") from None

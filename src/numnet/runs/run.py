@@ -25,7 +25,7 @@ from . import settings as S
 
 DEFAULT_MODEL = "numnet-model.npz"
 RUN_FILE = "run.json"
-NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "batch_norm", "dtype")
+NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "batch_norm", "pieces", "dtype")
 
 
 class RunError(ValueError):
@@ -113,7 +113,7 @@ def build_schedule(cfg):
 def build_network(cfg) -> Network:
     return Network.from_sizes(cfg["sizes"], activation=cfg["activation"], output=cfg["output"], cost=cfg["cost"],
                               init=cfg["init"], seed=cfg["seed"], dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
-                              batch_norm=cfg["batch_norm"])
+                              batch_norm=cfg["batch_norm"], pieces=cfg["pieces"])
 
 
 AUGMENTS = {

@@ -45,6 +45,7 @@ DEFAULTS = {
     "l2": 0.0,
     "keep_prob": None,
     "batch_norm": False,
+    "pieces": None,
     "augment": "none",
     "schedule": "constant",
     "decay": None,
@@ -150,6 +151,9 @@ def _check_types(cfg: dict, source: str) -> dict:
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise ValueError(f"{source}: {key} must be a positive integer, got {v!r}")
+    v = out.get("pieces")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
+        raise ValueError(f"{source}: pieces must be an integer >= 2 (affine pieces per maxout unit), got {v!r}")
     v = out.get("published_runs")
     if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
         raise ValueError(f"{source}: published_runs must be a positive integer, got {v!r}")
