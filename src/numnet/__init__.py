@@ -23,7 +23,7 @@ from .data import load_mnist, make_moons
 from .model import Evaluation, Network, gradcheck, load, load_checkpoint
 from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
                  Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
-                 Sigmoid, Softmax, Tanh)
+                 Sigmoid, Softmax, Standardize, Tanh)
 from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, Callback, Constant, CosineDecay, EarlyStopping,
                     ExponentialDecay, History, InverseTimeDecay, LambdaCallback, Momentum, Optimizer, Plateau,
                     RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Network", "load", "Evaluation", "gradcheck", "load_mnist", "make_moons", "History", "ewa",
     "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout",
-    "BatchNorm", "Maxout", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
+    "BatchNorm", "Maxout", "Standardize", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
     "Optimizer", "SGD", "Momentum", "RMSprop", "Adam",
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",
     "Callback", "LambdaCallback", "EarlyStopping", "TrainingDiverged", "load_checkpoint",

@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--keep-prob", type=_floats_or_one, default=S, help="dropout keep probability: one value or "
                                                                          "one per hidden layer (1 = no dropout)")
     n.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=S, help="batch normalisation")
+    n.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=S,
+                   help="standardize each input feature, (x - mean) / std, fitted on the training data")
     n.add_argument("--dtype", default=S, choices=["float32", "float64"], help="compute type (default float32)")
     o = t.add_argument_group("optimisation")
     o.add_argument("--optimizer", type=_resolver(OPTIMIZERS), default=S, help=", ".join(OPTIMIZERS.names()))

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..nn.costs import COSTS, make_cost
 from ..nn.layers import LAYERS, BatchNorm, Dense, Dropout, Layer, hidden_unit, make_activation
+from ..nn.standardize import Standardize
 from ..train.checkpoints import Checkpoint, load_checkpoint as read_checkpoint
 from ..train.loop import fit
 from ..utils.archive import read_archive, write_archive
@@ -135,6 +136,16 @@ class Network:
             else:
                 layers.append(make_activation(output))
         return cls(layers, cost)
+
+    def standardize(self, X) -> "Network":
+        """Fit input standardization x̂ = (x − μ)/σ on X (the training data only): refits the first layer when it
+        is a Standardize, else inserts one; saved with the model, so evaluate and predict apply it."""
+        X = self.prepare_inputs(X, "standardize X")
+        if isinstance(self.layers[0], Standardize):
+            self.layers[0].fit(X)
+        else:
+            self.layers.insert(0, Standardize(self.n_in, dtype=self.dtype).fit(X))
+        return self
 
     @property
     def sizes(self) -> list[int]:

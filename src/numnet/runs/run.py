@@ -25,7 +25,8 @@ from . import settings as S
 
 DEFAULT_MODEL = "numnet-model.npz"
 RUN_FILE = "run.json"
-NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "batch_norm", "pieces", "dtype")
+NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "batch_norm", "pieces", "standardize",
+                "dtype")
 
 
 class RunError(ValueError):
@@ -187,6 +188,8 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     if net.n_in != np.shape(X)[1]:
         raise RunError(f"the data has {np.shape(X)[1]} features but the network takes {net.n_in} inputs"
                        + (" (MNIST images have 784 pixels)" if data is None else ""))
+    if cfg["standardize"] and not resume:
+        net.standardize(X)  # μ and σ from the training data only
     validation = (Xv, yv) if len(Xv) else None
     if cfg["early_stopping"] and validation is None:
         raise RunError("--early-stopping needs a validation set (--validation-size > 0)")

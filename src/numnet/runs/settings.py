@@ -46,6 +46,7 @@ DEFAULTS = {
     "keep_prob": None,
     "batch_norm": False,
     "pieces": None,
+    "standardize": False,
     "augment": "none",
     "schedule": "constant",
     "decay": None,
@@ -176,7 +177,7 @@ def _check_types(cfg: dict, source: str) -> dict:
             raise ValueError(f"{source}: keep_prob must be in (0, 1] (one value or one per hidden layer), got {kp!r}")
     if out.get("augment") is not None and out["augment"] not in AUGMENTS:
         raise ValueError(f"{source}: augment must be one of {', '.join(AUGMENTS)}, got {out['augment']!r}")
-    for key in ("batch_norm", "monitor_training"):
+    for key in ("batch_norm", "monitor_training", "standardize"):
         if key in out and not isinstance(out[key], bool):
             raise ValueError(f"{source}: {key} must be true or false, got {out[key]!r}")
     return out
