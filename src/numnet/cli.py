@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--cost", type=_resolver(COSTS), default=S, help=", ".join(COSTS.names()))
     n.add_argument("--init", type=_resolver(INITIALIZERS), default=S, help="weight initializer: "
                                                                           + ", ".join(INITIALIZERS.names()))
+    n.add_argument("--init-std", type=float, default=S,
+                   help="standard deviation of an initializer that takes one (--init normal: N(0, std^2), default 0.01)")
+    n.add_argument("--bias-init", type=float, default=S, help="set every bias to this constant (e.g. 0.01)")
     n.add_argument("--keep-prob", type=_floats_or_one, default=S, help="dropout keep probability: one value or "
                                                                          "one per hidden layer (1 = no dropout)")
     n.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=S, help="batch normalisation")

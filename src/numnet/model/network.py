@@ -72,14 +72,15 @@ class Network:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_sizes(cls, sizes, activation="sigmoid", output=None, cost="cross_entropy", init="default", seed=None,
-                   dtype="float32", keep_prob=None, batch_norm=False, pieces=None):
+                   dtype="float32", keep_prob=None, batch_norm=False, pieces=None, bias_init=None):
         """The book's style: `Network.from_sizes([784, 30, 10])`.
 
         `activation` is used by the hidden layers; `output` is the output activation (None: the cost's usual
         output, softmax for log-likelihood, sigmoid otherwise). `keep_prob` adds inverted dropout after each
         hidden layer (one value, or one per hidden layer); `batch_norm` puts BatchNorm between each hidden
         Dense and its activation. activation="maxout" makes each hidden layer a Maxout of `pieces` pieces
-        (default 2) in place of Dense + activation.
+        (default 2) in place of Dense + activation. `init` is an initializer name or {"name": ..., **options}
+        (`{"name": "normal", "std": 0.01}`); `bias_init` sets every bias to that constant.
         """
         given = sizes
         try:
@@ -120,10 +121,12 @@ class Network:
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             hidden = i < n_hidden
             if hidden and unit is not None:
-                layers.append(unit(n_in, n_out, init=init, rng=rng, dtype=dt,
+                layers.append(unit(n_in, n_out, init=init, bias_init=bias_init, rng=rng, dtype=dt,
                                    **({} if pieces is None else {"pieces": pieces})))
             else:
-                layers.append(Dense(n_in, n_out, init=init, rng=rng, dtype=dt, bias=not (hidden and batch_norm)))
+                bias = not (hidden and batch_norm)
+                layers.append(Dense(n_in, n_out, init=init, rng=rng, dtype=dt, bias=bias,
+                                    bias_init=bias_init if bias else None))
             if hidden:
                 if batch_norm:
                     layers.append(BatchNorm(n_out, dtype=dt))

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..utils.checks import number, positive_int
 from ..utils.registry import Registry
-from .initializers import INITIALIZERS
+from .initializers import initialize
 
 LAYERS = Registry("layer")
 ACTIVATIONS = Registry("activation", parent=LAYERS)
@@ -84,15 +84,18 @@ class Dense(Layer):
     decay = ("W",)
     changes_width = True
 
-    def __init__(self, n_in, n_out, init="default", bias=True, seed=None, rng=None, dtype="float32"):
+    def __init__(self, n_in, n_out, init="default", bias=True, bias_init=None, seed=None, rng=None, dtype="float32"):
         super().__init__()
         self.n_in = _positive_int(n_in, "Dense n_in")
         self.n_out = _positive_int(n_out, "Dense n_out")
-        self.init = init
+        self.init = dict(init) if isinstance(init, dict) else init
         self.bias = bool(bias)
+        self.bias_init = None if bias_init is None else number(bias_init, "Dense bias_init")
+        if self.bias_init is not None and not self.bias:
+            raise ValueError("Dense bias_init needs bias=True")
         if rng is None:
             rng = np.random.default_rng(seed)
-        W, b = INITIALIZERS.get(init)(self.n_in, self.n_out, rng, dtype)
+        W, b = initialize(init, self.n_in, self.n_out, rng, dtype, self.bias_init)
         self.params["W"] = W
         self.grads["W"] = np.zeros_like(W)
         if self.bias:
@@ -132,7 +135,8 @@ class Dense(Layer):
         return self.n_out
 
     def config(self):
-        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, "bias": self.bias}
+        extra = {} if self.bias_init is None else {"bias_init": self.bias_init}
+        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, "bias": self.bias, **extra}
 
 
 class Activation(Layer):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..utils.checks import int_at_least, positive_int
+from ..utils.checks import int_at_least, number, positive_int
 from .initializers import initialize
 from .layers import Layer, register
 
@@ -23,15 +23,16 @@ class Maxout(Layer):
     changes_width = True
     hidden_unit = True  # Network.from_sizes(activation="maxout") builds it in place of Dense + activation
 
-    def __init__(self, n_in, n_out, pieces=2, init="default", seed=None, rng=None, dtype="float32"):
+    def __init__(self, n_in, n_out, pieces=2, init="default", bias_init=None, seed=None, rng=None, dtype="float32"):
         super().__init__()
         self.n_in = positive_int(n_in, "Maxout n_in")
         self.n_out = positive_int(n_out, "Maxout n_out")
         self.pieces = int_at_least(pieces, "Maxout pieces", 2)
-        self.init = init
+        self.init = dict(init) if isinstance(init, dict) else init
+        self.bias_init = None if bias_init is None else number(bias_init, "Maxout bias_init")
         if rng is None:
             rng = np.random.default_rng(seed)
-        W, b = initialize(init, self.n_in, self.n_out * self.pieces, rng, dtype)
+        W, b = initialize(init, self.n_in, self.n_out * self.pieces, rng, dtype, self.bias_init)
         self.params["W"], self.params["b"] = W, b
         self.grads["W"], self.grads["b"] = np.zeros_like(W), np.zeros_like(b)
         self._x = self._arg = None
@@ -61,4 +62,5 @@ class Maxout(Layer):
         return self.n_out
 
     def config(self):
-        return {"n_in": self.n_in, "n_out": self.n_out, "pieces": self.pieces, "init": self.init}
+        extra = {} if self.bias_init is None else {"bias_init": self.bias_init}
+        return {"n_in": self.n_in, "n_out": self.n_out, "pieces": self.pieces, "init": self.init, **extra}

@@ -25,8 +25,8 @@ from . import settings as S
 
 DEFAULT_MODEL = "numnet-model.npz"
 RUN_FILE = "run.json"
-NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "batch_norm", "pieces", "standardize",
-                "dtype")
+NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "init_std", "bias_init", "batch_norm", "pieces",
+                "standardize", "dtype")
 
 
 class RunError(ValueError):
@@ -112,9 +112,10 @@ def build_schedule(cfg):
 
 
 def build_network(cfg) -> Network:
+    init = cfg["init"] if cfg["init_std"] is None else {"name": cfg["init"], "std": cfg["init_std"]}
     return Network.from_sizes(cfg["sizes"], activation=cfg["activation"], output=cfg["output"], cost=cfg["cost"],
-                              init=cfg["init"], seed=cfg["seed"], dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
-                              batch_norm=cfg["batch_norm"], pieces=cfg["pieces"])
+                              init=init, seed=cfg["seed"], dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
+                              batch_norm=cfg["batch_norm"], pieces=cfg["pieces"], bias_init=cfg["bias_init"])
 
 
 AUGMENTS = {

@@ -34,6 +34,8 @@ DEFAULTS = {
     "output": None,
     "cost": "log_likelihood",
     "init": "he",
+    "init_std": None,
+    "bias_init": None,
     "optimizer": "sgd",
     "lr": None,
     "beta": None,
@@ -162,12 +164,15 @@ def _check_types(cfg: dict, source: str) -> dict:
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise ValueError(f"{source}: {key} must be a non-negative integer, got {v!r}")
-    for key in ("lr", "l2", "beta", "beta1", "beta2", "eps", "decay", "rate", "factor", "min_lr"):
+    for key in ("lr", "l2", "beta", "beta1", "beta2", "eps", "decay", "rate", "factor", "min_lr", "init_std",
+                "bias_init"):
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
             raise ValueError(f"{source}: {key} must be a number, got {v!r}")
     if out.get("lr") is not None and out["lr"] <= 0:
         raise ValueError(f"{source}: lr must be positive, got {out['lr']!r}")
+    if out.get("init_std") is not None and out["init_std"] <= 0:
+        raise ValueError(f"{source}: init_std must be positive, got {out['init_std']!r}")
     if out.get("l2") is not None and out["l2"] < 0:
         raise ValueError(f"{source}: l2 must be >= 0, got {out['l2']!r}")
     kp = out.get("keep_prob")
