@@ -20,7 +20,7 @@ The package tree is the architecture (imports flow down this list, never up):
 import sys as _sys
 
 from .data import load_mnist, make_moons
-from .model import Evaluation, Network, gradcheck, load, load_checkpoint
+from .model import Evaluation, Network, gradcheck, load, load_checkpoint, numerical_gradient
 from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
                  Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
                  Sigmoid, Softmax, Standardize, Tanh)
@@ -31,7 +31,7 @@ from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, Callback, Constant, Cosine
 __version__ = "0.1.0"
 
 __all__ = [
-    "Network", "load", "Evaluation", "gradcheck", "load_mnist", "make_moons", "History", "ewa",
+    "Network", "load", "Evaluation", "gradcheck", "numerical_gradient", "load_mnist", "make_moons", "History", "ewa",
     "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout",
     "BatchNorm", "Maxout", "Standardize", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
     "Optimizer", "SGD", "Momentum", "RMSprop", "Adam",

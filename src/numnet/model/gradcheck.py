@@ -52,6 +52,34 @@ def gradient_error(g, g_hat, scale=1.0, floor=ZERO_FLOOR) -> tuple[float, bool]:
     return relative_error(g, g_hat), False
 
 
+def numerical_gradient(f, x, eps=1e-5) -> np.ndarray:
+    """∂f/∂x_i ≈ (f(x + ε e_i) − f(x − ε e_i)) / 2ε for a scalar function f of an array, computed in float64:
+    f receives a float64 copy of x with one entry moved (x itself is never changed)."""
+    if not callable(f):
+        raise ValueError("numerical_gradient needs a callable f(x) -> scalar")
+    if not (isinstance(eps, float) and 0 < eps < 1):
+        raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
+    x = np.array(x, dtype=np.float64)
+    grad = np.empty_like(x)
+    flat, g = x.reshape(-1), grad.reshape(-1)  # views of x and grad
+
+    def value():
+        v = f(x)
+        if np.ndim(v) != 0 or not np.isfinite(v):
+            raise ValueError(f"f must return a finite scalar, got {v!r}")
+        return float(v)
+
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        plus = value()
+        flat[i] = old - eps
+        minus = value()
+        flat[i] = old
+        g[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
 def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50, seed=0,
               training=True) -> GradCheckResult:
     """Compare backpropagation with two-sided finite differences on a float64 copy of `net`.
