@@ -2,7 +2,7 @@
 two-sided gradient checking. Sits on top of `nn` (its parts) and `train` (its training loop)."""
 from .gradcheck import (GradCheckResult, gradcheck, gradcheck_combinations, gradient_error, numerical_gradient,
                         relative_error)
-from .network import Evaluation, Network, load, load_checkpoint
+from .network import Evaluation, Network, RegressionEvaluation, load, load_checkpoint
 
 __all__ = ["Network", "Evaluation", "load", "load_checkpoint", "gradcheck", "gradcheck_combinations", "GradCheckResult",
-           "relative_error", "gradient_error", "numerical_gradient"]
+           "relative_error", "gradient_error", "numerical_gradient", "RegressionEvaluation"]

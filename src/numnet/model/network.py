@@ -30,6 +30,7 @@ DTYPES = ("float32", "float64")
 _NOT_FROM_FILES = ("rng", "seed", "dtype")
 
 Evaluation = namedtuple("Evaluation", ["cost", "accuracy"])
+RegressionEvaluation = namedtuple("RegressionEvaluation", ["cost", "mse", "r2"])
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -210,15 +211,28 @@ class Network:
             raise ValueError(f"{what} contains NaN or infinite values")
         return X
 
+    @property
+    def regression(self) -> bool:
+        """True when targets may be any real numbers: a cost declaring `real_targets` (quadratic) on an output
+        layer declaring `unbounded_output` (identity)."""
+        return self.cost.real_targets and self.layers[-1].unbounded_output
+
     def prepare_targets(self, y, n, what="y"):
         """(Y, labels): targets shaped like the output (class indices (n,) become one-hot, or a 0/1 column for
-        one unit) and the class labels where they exist (None for multi-label or soft targets)."""
+        one unit) and the class labels where they exist (None for multi-label, soft or real-valued targets).
+        A regression network (see `regression`) takes any finite real targets, (n, n_out) or (n,) for one output."""
         y = np.asarray(y)
         if y.dtype == object:
             raise ValueError(f"{what} must be a numeric array, got dtype object")
         if y.shape[0:1] != (n,):
             raise ValueError(f"{what} has {y.shape[0] if y.ndim else 0} entries but X has {n} examples")
         K = self.n_out
+        regression = self.regression
+        if regression and y.ndim == 1 and K == 1 and np.issubdtype(y.dtype, np.number):
+            if not np.isfinite(y).all():
+                raise ValueError(f"{what} contains NaN or infinite values")
+            if not np.all((y == 0) | (y == 1)):  # real values: a column of targets (0/1 stay binary labels)
+                return np.ascontiguousarray(y.reshape(-1, 1), dtype=self.dtype), None
         if y.ndim == 1:
             if np.issubdtype(y.dtype, np.floating):
                 if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
@@ -240,8 +254,9 @@ class Network:
             Y = np.ascontiguousarray(y, dtype=self.dtype)
             if not np.isfinite(Y).all():
                 raise ValueError(f"{what} contains NaN or infinite values")
-            if n and (Y.min() < 0 or Y.max() > 1):
-                raise ValueError(f"{what} targets must lie in [0, 1] (one-hot, multi-label 0/1 or probabilities)")
+            if n and not regression and (Y.min() < 0 or Y.max() > 1):
+                raise ValueError(f"{what} targets must lie in [0, 1] (one-hot, multi-label 0/1 or probabilities); "
+                                 f"real-valued targets need an identity output and the quadratic cost")
             one_hot = K > 1 and bool(np.all((Y == 0) | (Y == 1))) and bool(np.all(Y.sum(axis=1) == 1))
             return Y, (Y.argmax(axis=1) if one_hot else None)
         raise ValueError(f"{what} must be class indices of shape ({n},) or targets of shape ({n}, {K}), got {y.shape}")
@@ -350,6 +365,21 @@ class Network:
         total, correct = self.measure(X, Y, labels, batch_size)
         cost = total / len(X) + self.l2_penalty(l2, n_train or len(X))
         return Evaluation(cost, correct / len(X))
+
+    def evaluate_regression(self, X, y, batch_size=10000) -> RegressionEvaluation:
+        """(cost, mse, r2) on real-valued targets: MSE = mean (a − y)² over every output, R² = 1 − SS_res/SS_tot
+        per output (1 if perfect, else 0, where the targets are constant), averaged over the outputs."""
+        X = self.prepare_inputs(X)
+        Y, _ = self.prepare_targets(y, len(X))
+        if len(X) == 0:
+            raise ValueError("cannot evaluate on an empty data set")
+        A = self.predict_proba(X, batch_size).astype(np.float64)
+        Y = Y.astype(np.float64)
+        ss_res = ((A - Y) ** 2).sum(axis=0)
+        ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), (ss_res == 0).astype(float))
+        cost = self.cost.value(A, Y)
+        return RegressionEvaluation(float(cost), float(ss_res.sum() / Y.size), float(r2.mean()))
 
     def accuracy(self, X, y) -> float:
         return self.evaluate(X, y).accuracy

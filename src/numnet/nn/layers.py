@@ -39,6 +39,7 @@ class Layer:
     name = "layer"
     decay: tuple[str, ...] = ()
     changes_width = False  # True for layers whose output width is a new size of the network (Dense)
+    unbounded_output = False  # True when outputs may be any real number (Dense, identity): real-valued targets fit
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
@@ -83,6 +84,7 @@ class Dense(Layer):
     name = "dense"
     decay = ("W",)
     changes_width = True
+    unbounded_output = True
 
     def __init__(self, n_in, n_out, init="default", bias=True, bias_init=None, seed=None, rng=None, dtype="float32"):
         super().__init__()
@@ -265,6 +267,7 @@ class Identity(Activation):
 
     name = "identity"
     hidden = False
+    unbounded_output = True
 
     def forward(self, x, training=False, rng=None):
         return x

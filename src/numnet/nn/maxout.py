@@ -21,6 +21,7 @@ class Maxout(Layer):
     name = "maxout"
     decay = ("W",)
     changes_width = True
+    unbounded_output = True
     hidden_unit = True  # Network.from_sizes(activation="maxout") builds it in place of Dense + activation
 
     def __init__(self, n_in, n_out, pieces=2, init="default", bias_init=None, seed=None, rng=None, dtype="float32"):
