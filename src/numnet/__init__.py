@@ -25,8 +25,8 @@ from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, Batc
                  Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
                  Sigmoid, Softmax, Standardize, Tanh)
 from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, Callback, Constant, CosineDecay, EarlyStopping,
-                    ExponentialDecay, History, InverseTimeDecay, LambdaCallback, Momentum, Optimizer, Plateau,
-                    RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
+                    ExponentialDecay, GradientHealth, GradientHealthWarning, History, InverseTimeDecay, LambdaCallback,
+                    Momentum, Optimizer, Plateau, RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
 
 __version__ = "0.1.0"
 
@@ -37,6 +37,7 @@ __all__ = [
     "Optimizer", "SGD", "Momentum", "RMSprop", "Adam",
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",
     "Callback", "LambdaCallback", "EarlyStopping", "TrainingDiverged", "load_checkpoint",
+    "GradientHealth", "GradientHealthWarning",
     "LAYERS", "ACTIVATIONS", "COSTS", "INITIALIZERS", "OPTIMIZERS", "SCHEDULES",
 ]
 

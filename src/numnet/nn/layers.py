@@ -145,9 +145,11 @@ class Activation(Layer):
     """An elementwise activation: A = f(Z); dZ = dA ⊙ f'(Z). Register one with `@ACTIVATIONS.register`.
 
     `hidden = False` marks activations meant for the output layer only (softmax, identity): the CLI's
-    --activation choices and gradcheck's hidden-layer combinations list the others."""
+    --activation choices and gradcheck's hidden-layer combinations list the others. `output_range` (low, high)
+    lets diagnostics find saturated units (both ends finite: sigmoid, tanh) and dead ones (high = inf: ReLU)."""
 
     hidden = True
+    output_range: tuple[float, float] | None = None
 
 
 @ACTIVATIONS.register
@@ -155,6 +157,7 @@ class Sigmoid(Activation):
     """σ(z) = 1/(1 + e^(−z)); σ' = σ(1 − σ). e^(−z) may overflow to inf for z ≪ 0, giving exactly 0."""
 
     name = "sigmoid"
+    output_range = (0.0, 1.0)
 
     def forward(self, x, training=False, rng=None):
         a = np.negative(x)
@@ -174,6 +177,7 @@ class Tanh(Activation):
     """tanh(z); tanh' = 1 − tanh²."""
 
     name = "tanh"
+    output_range = (-1.0, 1.0)
 
     def forward(self, x, training=False, rng=None):
         self._a = np.tanh(x)
@@ -189,6 +193,7 @@ class ReLU(Activation):
     """max(0, z); derivative 1 where z > 0, else 0."""
 
     name = "relu"
+    output_range = (0.0, np.inf)
 
     def forward(self, x, training=False, rng=None):
         self._a = np.maximum(x, 0)
