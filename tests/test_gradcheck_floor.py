@@ -3,7 +3,6 @@ error instead of a meaningless relative error of 1, while wrong gradients still 
 import numpy as np
 import pytest
 
-import numnet
 from numnet import BatchNorm, Dense, Dropout, Network, ReLU, Softmax, gradcheck
 from numnet.cli import main
 from numnet.model.gradcheck import gradient_error, relative_error
@@ -17,8 +16,8 @@ def readme_net():
 
 
 def small_bn_net(dtype="float64"):
-    return Network([Dense(4, 6, seed=1, dtype=dtype), BatchNorm(6, dtype=dtype), ReLU(), Dense(6, 3, seed=2, dtype=dtype),
-                    Softmax()], "log_likelihood")
+    return Network([Dense(4, 6, seed=1, dtype=dtype), BatchNorm(6, dtype=dtype), ReLU(),
+                    Dense(6, 3, seed=2, dtype=dtype), Softmax()], "log_likelihood")
 
 
 def _batch(n_in, n=8, k=3, seed=0):

@@ -111,3 +111,30 @@ def test_checkpoint_resume_keeps_records(tmp_path):
     h2 = GradientHealth()
     net.fit(X, y, epochs=3, batch_size=32, seed=0, verbose=0, callbacks=[h2], resume=tmp_path)
     assert [r["epoch"] for r in h2.records] == [1, 2, 3]
+
+
+def test_log_instead_of_warnings_and_run_layer():
+    lines = []
+    net = Network.from_sizes([6, 10, 3], activation="relu", cost="log_likelihood", seed=0)
+    net.layers[0].b[:7] = -100.0
+    assert _fit(net, GradientHealth(log=lines.append)) == []
+    assert len(lines) == 1 and lines[0].startswith("gradient health, epoch 1: layer 1 (relu)")
+    from numnet.runs.run import run
+
+    X, y = _data(64)
+    lines = []
+    run(overrides={"gradient_health": True, "sizes": [6, 4, 3], "epochs": 1, "batch_size": 8, "lr": 1e3, "seed": 0,
+                   "activation": "tanh"}, data=((X, y), (X[:0], y[:0]), (X[:8], y[:8])), out=None, verbose=0,
+        log=lines.append)
+    assert any("gradient health" in line and "lower the learning rate" in line for line in lines)
+    with pytest.raises(ValueError, match="gradient_health"):
+        run(overrides={"gradient_health": "yes"}, data=((X, y), (X[:0], y[:0]), (X[:8], y[:8])), out=None, verbose=0)
+
+
+def test_cli_flag(tmp_path, capsys):
+    from numnet.cli import main
+
+    rc = main(["train", "--gradient-health", "--activation", "sigmoid", "--init", "large", "--sizes", "784,16,10",
+               "--epochs", "1", "--train-size", "200", "--validation-size", "50", "--out", str(tmp_path / "m.npz")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "gradient health, epoch 1" in out and "saturated" in out

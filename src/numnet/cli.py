@@ -90,14 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--sizes", type=_sizes, default=S, help="layer sizes, e.g. 784,30,10")
     n.add_argument("--activation", type=_checked(resolve_hidden, "activation"), default=S,
                    help=f"hidden activation: {hidden}")
-    n.add_argument("--pieces", type=int, default=S, help="affine pieces per maxout unit (--activation maxout; default 2)")
+    n.add_argument("--pieces", type=int, default=S,
+                   help="affine pieces per maxout unit (--activation maxout; default 2)")
     n.add_argument("--output", type=_resolver(ACTIVATIONS), default=S,
                    help="output activation (default: the cost's usual one: softmax for log_likelihood, else sigmoid)")
     n.add_argument("--cost", type=_resolver(COSTS), default=S, help=", ".join(COSTS.names()))
     n.add_argument("--init", type=_resolver(INITIALIZERS), default=S, help="weight initializer: "
                                                                           + ", ".join(INITIALIZERS.names()))
     n.add_argument("--init-std", type=float, default=S,
-                   help="standard deviation of an initializer that takes one (--init normal: N(0, std^2), default 0.01)")
+                   help="std of an initializer that takes one (--init normal: N(0, std^2), default 0.01)")
     n.add_argument("--bias-init", type=float, default=S, help="set every bias to this constant (e.g. 0.01)")
     n.add_argument("--keep-prob", type=_floats_or_one, default=S, help="dropout keep probability: one value or "
                                                                          "one per hidden layer (1 = no dropout)")
@@ -133,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--validation-size", type=int, default=S, help="images held out for validation (default 10000)")
     d.add_argument("--monitor-training", action=argparse.BooleanOptionalAction, default=S,
                    help="also measure cost and accuracy on the training set each epoch")
+    d.add_argument("--gradient-health", action=argparse.BooleanOptionalAction, default=S,
+                   help="watch gradient norms, update/weight ratios, dead and saturated units; warn with a remedy")
     d.add_argument("--seed", type=int, default=S, help="seed for the weights, shuffling, dropout and augmentation")
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model on MNIST, with error analysis")

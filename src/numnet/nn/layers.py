@@ -396,6 +396,8 @@ def make_activation(name) -> Layer:
 def hidden_unit(name):
     """The layer class `name` builds in place of Dense + activation (a layer with `hidden_unit = True`, such as
     Maxout), or None when `name` is not one (an activation)."""
+    if isinstance(name, type) and issubclass(name, Layer):
+        return name if getattr(name, "hidden_unit", False) else None
     if isinstance(name, str) and name in LAYERS and name not in ACTIVATIONS:
         cls = LAYERS.get(name)
         if getattr(cls, "hidden_unit", False):

@@ -17,6 +17,7 @@ from ..data.mnist import load_mnist
 from ..model.network import Evaluation, Network, load_checkpoint
 from ..nn.layers import Dropout
 from ..train.callbacks import EarlyStopping
+from ..train.health import GradientHealth
 from ..train.history import History
 from ..train.optimizers import OPTIMIZERS, make_optimizer
 from ..train.schedules import make_schedule
@@ -200,6 +201,8 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     if not resume:
         say(_header(cfg, recipe, net, optimizer))
     early = EarlyStopping(patience=cfg["early_stopping"]) if cfg["early_stopping"] else None
+    if cfg["gradient_health"]:
+        callbacks = [*callbacks, GradientHealth(log=say)]
     t0 = time.perf_counter()
     try:
         hist = net.fit(X, y, epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=optimizer, l2=cfg["l2"],

@@ -61,6 +61,7 @@ DEFAULTS = {
     "train_size": None,
     "validation_size": 10000,
     "monitor_training": False,
+    "gradient_health": False,
     "seed": None,
     "dtype": "float32",
 }
@@ -182,7 +183,7 @@ def _check_types(cfg: dict, source: str) -> dict:
             raise ValueError(f"{source}: keep_prob must be in (0, 1] (one value or one per hidden layer), got {kp!r}")
     if out.get("augment") is not None and out["augment"] not in AUGMENTS:
         raise ValueError(f"{source}: augment must be one of {', '.join(AUGMENTS)}, got {out['augment']!r}")
-    for key in ("batch_norm", "monitor_training", "standardize"):
+    for key in ("batch_norm", "monitor_training", "standardize", "gradient_health"):
         if key in out and not isinstance(out[key], bool):
             raise ValueError(f"{source}: {key} must be true or false, got {out[key]!r}")
     return out

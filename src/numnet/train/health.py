@@ -22,10 +22,11 @@ class GradientHealthWarning(RuntimeWarning):
 
 class GradientHealth(Callback):
     """Records gradient norms, update/weight ratios, dead ReLU and saturated sigmoid/tanh fractions per epoch
-    into `records` (one dict per epoch) and warns (GradientHealthWarning) with a remedy when one looks unhealthy."""
+    into `records` (one dict per epoch) and warns (GradientHealthWarning, or a line to `log` when given) with a
+    remedy when one looks unhealthy."""
 
     def __init__(self, probe=512, dead=0.5, saturated=0.5, margin=0.01, ratio=(1e-6, 1e-1), vanishing=1e-2,
-                 warn=True):
+                 warn=True, log=None):
         self.probe = positive_int(probe, "GradientHealth probe")
         self.dead = fraction(dead, "GradientHealth dead")
         self.saturated = fraction(saturated, "GradientHealth saturated")
@@ -34,6 +35,9 @@ class GradientHealth(Callback):
         self.ratio = (number(low, "GradientHealth ratio low", 0.0), number(high, "GradientHealth ratio high", low))
         self.vanishing = number(vanishing, "GradientHealth vanishing", 0.0, 1.0)
         self.warn = bool(warn)
+        if log is not None and not callable(log):
+            raise ValueError("GradientHealth log must be a print-like function")
+        self.log = log
         self.records: list[dict] = []
         self._warned: set = set()
 
@@ -90,7 +94,10 @@ class GradientHealth(Callback):
             record["warnings"].append(message)
             if self.warn and (kind, key) not in self._warned:
                 self._warned.add((kind, key))
-                warnings.warn(f"epoch {record['epoch']}: {message}", GradientHealthWarning, stacklevel=2)
+                if self.log is not None:
+                    self.log(f"gradient health, epoch {record['epoch']}: {message}")
+                else:
+                    warnings.warn(f"epoch {record['epoch']}: {message}", GradientHealthWarning, stacklevel=2)
 
         for i, f in record["dead_fraction"].items():
             if f > self.dead:
