@@ -1,5 +1,7 @@
 """gradcheck's zero floor: a gradient that is truly 0 (a Dense bias feeding a BatchNorm) passes by absolute
 error instead of a meaningless relative error of 1, while wrong gradients still fail."""
+import re
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,4 @@ def test_cli_gradcheck_readme_model(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert rc == 0, out + err
     assert out.splitlines()[-1] == "all gradients agree"
+    assert re.search(r"0\.b +absolute error", out) and re.search(r"0\.W +relative error", out)

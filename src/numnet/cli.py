@@ -271,15 +271,17 @@ def cmd_gradcheck(args) -> int:
         rng = np.random.default_rng(args.seed)
         X = rng.random((args.examples, net.n_in))
         y = rng.integers(0, max(net.n_out, 2), args.examples)
-        rows = [(args.model, gradcheck(net, X, y, seed=args.seed).max_error)]
+        r = gradcheck(net, X, y, seed=args.seed)
+        rows = [(f"{args.model} {key}", err, "absolute" if key in r.absolute else "relative")
+                for key, err in r.errors.items()]  # absolute: both gradients are (near) zero
     else:
-        rows = gradcheck_combinations(args.sizes, args.examples, args.seed)
+        rows = [(name, err, "relative") for name, err in gradcheck_combinations(args.sizes, args.examples, args.seed)]
     width = max(len(r[0]) for r in rows)
     ok = True
-    for name, err in rows:
+    for name, err, kind in rows:
         status = "ok" if err < args.tol else "FAIL"
         ok &= err < args.tol
-        print(f"{name:<{width}}  relative error {err:.2e}  {status}")
+        print(f"{name:<{width}}  {kind} error {err:.2e}  {status}")
     print("all gradients agree" if ok else f"some gradients differ by more than {args.tol:g}")
     return 0 if ok else 1
 
