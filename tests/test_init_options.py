@@ -75,3 +75,19 @@ def test_settings_and_cli(tmp_path, capsys):
     rc = main(["train", "--init", "he", "--init-std", "0.1", "--epochs", "1", "--train-size", "100"])
     err = capsys.readouterr().err
     assert rc == 2 and "std" in err and err.startswith("numnet: error:")
+
+
+def test_toml_network_table_takes_the_new_settings(tmp_path):
+    from numnet.runs.settings import read_toml
+
+    path = tmp_path / "run.toml"
+    path.write_text('[network]\nsizes = [4, 6, 3]\nactivation = "maxout"\npieces = 3\ninit = "normal"\n'
+                    'init_std = 0.05\nbias_init = 0.01\nstandardize = true\n[training]\ngradient_health = true\n')
+    cfg = resolve_settings(config=str(path))
+    assert (cfg["pieces"], cfg["init_std"], cfg["bias_init"], cfg["standardize"], cfg["gradient_health"]) == \
+        (3, 0.05, 0.01, True, True)
+    net = build_network(cfg)
+    assert isinstance(net.layers[0], Maxout) and net.layers[0].init == {"name": "normal", "std": 0.05}
+    path.write_text("[network]\npieces = 1\n")
+    with pytest.raises(ValueError, match="pieces must be an integer >= 2"):
+        read_toml(path)
