@@ -7,7 +7,8 @@ rebound, so `layer.params["W"] is layer.W` always holds.
 
 A layer tells the network what it needs through attributes, never through its type: `input_size` (the width
 it expects, None for any), `changes_width`, `decay` (what L2 shrinks), `trainable` (False freezes it: no
-update, no weight gradient). Randomness arrives through `forward(x, training, rng)`.
+update, no weight gradient), `unbounded_output` (real-valued targets fit its output), `hidden_unit` (it replaces
+Dense + activation in `Network.from_sizes`, as Maxout does). Randomness arrives through `forward(x, training, rng)`.
 """
 from __future__ import annotations
 
