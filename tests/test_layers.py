@@ -243,7 +243,7 @@ def test_sigmoid_and_softmax_saturate_without_warnings(dtype):
 
 
 # ------------------------------------------------------------------------------------------ initializers
-STDS = {"large": lambda i, o: 1.0, "default": lambda i, o: math.sqrt(1 / i),
+STDS = {"large": lambda i, o: 1.0, "default": lambda i, o: math.sqrt(1 / i), "normal": lambda i, o: 0.01,
         "xavier": lambda i, o: math.sqrt(2 / (i + o)), "he": lambda i, o: math.sqrt(2 / i)}
 
 

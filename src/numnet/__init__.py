@@ -20,23 +20,24 @@ The package tree is the architecture (imports flow down this list, never up):
 import sys as _sys
 
 from .data import load_mnist, make_moons
-from .model import Evaluation, Network, gradcheck, load, load_checkpoint
+from .model import Evaluation, Network, gradcheck, load, load_checkpoint, numerical_gradient
 from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
-                 Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, QuadraticCost, ReLU, Sigmoid,
-                 Softmax, Tanh)
+                 Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
+                 Sigmoid, Softmax, Standardize, Tanh)
 from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, Callback, Constant, CosineDecay, EarlyStopping,
-                    ExponentialDecay, History, InverseTimeDecay, LambdaCallback, Momentum, Optimizer, Plateau,
-                    RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
+                    ExponentialDecay, GradientHealth, GradientHealthWarning, History, InverseTimeDecay, LambdaCallback,
+                    Momentum, Optimizer, Plateau, RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Network", "load", "Evaluation", "gradcheck", "load_mnist", "make_moons", "History", "ewa",
+    "Network", "load", "Evaluation", "gradcheck", "numerical_gradient", "load_mnist", "make_moons", "History", "ewa",
     "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout",
-    "BatchNorm", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
+    "BatchNorm", "Maxout", "Standardize", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
     "Optimizer", "SGD", "Momentum", "RMSprop", "Adam",
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",
     "Callback", "LambdaCallback", "EarlyStopping", "TrainingDiverged", "load_checkpoint",
+    "GradientHealth", "GradientHealthWarning",
     "LAYERS", "ACTIVATIONS", "COSTS", "INITIALIZERS", "OPTIMIZERS", "SCHEDULES",
 ]
 

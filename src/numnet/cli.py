@@ -48,21 +48,26 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see: {self.prog} --help)")
 
 
-def _resolver(registry):
-    """argparse type: a registered name (aliases and '-'/'_' accepted), or a one-line error listing the known."""
-    def resolve(text):
+def _checked(resolve, name):
+    """argparse type from a resolving function: its ValueError becomes a one-line argument error."""
+    def check(text):
         try:
-            return registry.resolve(text)
+            return resolve(text)
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
-    resolve.__name__ = registry.kind
-    return resolve
+    check.__name__ = name
+    return check
+
+
+def _resolver(registry):
+    """argparse type: a registered name (aliases and '-'/'_' accepted), or a one-line error listing the known."""
+    return _checked(registry.resolve, registry.kind)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser; choices, help and optimizer/schedule parameter flags come from the registries, so a part
     registered before `main` runs is a choice like the built-in ones."""
-    from .nn import ACTIVATIONS, COSTS, INITIALIZERS
+    from .nn import ACTIVATIONS, COSTS, INITIALIZERS, hidden_names, resolve_hidden
     from .train import OPTIMIZERS, SCHEDULES
 
     p = _Parser(prog="numnet", description="Neural networks from scratch in NumPy.")
@@ -84,18 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plot", metavar="DIR", help="write learning-curve PNGs to DIR")
     g.add_argument("--json-summary", metavar="PATH", help="write a JSON summary of the run (for scripts)")
     g.add_argument("--quiet", action="store_true", help="print only the final result")
-    hidden = ", ".join(n for n, c in ACTIVATIONS.items() if c.hidden)
+    hidden = ", ".join(hidden_names())
     n = t.add_argument_group("network")
     n.add_argument("--sizes", type=_sizes, default=S, help="layer sizes, e.g. 784,30,10")
-    n.add_argument("--activation", type=_resolver(ACTIVATIONS), default=S, help=f"hidden activation: {hidden}")
+    n.add_argument("--activation", type=_checked(resolve_hidden, "activation"), default=S,
+                   help=f"hidden activation: {hidden}")
+    n.add_argument("--pieces", type=int, default=S,
+                   help="affine pieces per maxout unit (--activation maxout; default 2)")
     n.add_argument("--output", type=_resolver(ACTIVATIONS), default=S,
                    help="output activation (default: the cost's usual one: softmax for log_likelihood, else sigmoid)")
     n.add_argument("--cost", type=_resolver(COSTS), default=S, help=", ".join(COSTS.names()))
     n.add_argument("--init", type=_resolver(INITIALIZERS), default=S, help="weight initializer: "
                                                                           + ", ".join(INITIALIZERS.names()))
+    n.add_argument("--init-std", type=float, default=S,
+                   help="std of an initializer that takes one (--init normal: N(0, std^2), default 0.01)")
+    n.add_argument("--bias-init", type=float, default=S, help="set every bias to this constant (e.g. 0.01)")
     n.add_argument("--keep-prob", type=_floats_or_one, default=S, help="dropout keep probability: one value or "
                                                                          "one per hidden layer (1 = no dropout)")
     n.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=S, help="batch normalisation")
+    n.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=S,
+                   help="standardize each input feature, (x - mean) / std, fitted on the training data")
     n.add_argument("--dtype", default=S, choices=["float32", "float64"], help="compute type (default float32)")
     o = t.add_argument_group("optimisation")
     o.add_argument("--optimizer", type=_resolver(OPTIMIZERS), default=S, help=", ".join(OPTIMIZERS.names()))
@@ -125,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--validation-size", type=int, default=S, help="images held out for validation (default 10000)")
     d.add_argument("--monitor-training", action=argparse.BooleanOptionalAction, default=S,
                    help="also measure cost and accuracy on the training set each epoch")
+    d.add_argument("--gradient-health", action=argparse.BooleanOptionalAction, default=S,
+                   help="watch gradient norms, update/weight ratios, dead and saturated units; warn with a remedy")
     d.add_argument("--seed", type=int, default=S, help="seed for the weights, shuffling, dropout and augmentation")
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model on MNIST, with error analysis")
@@ -302,15 +317,17 @@ def cmd_gradcheck(args) -> int:
         rng = np.random.default_rng(args.seed)
         X = rng.random((args.examples, net.n_in))
         y = rng.integers(0, max(net.n_out, 2), args.examples)
-        rows = [(args.model, gradcheck(net, X, y, seed=args.seed).max_error)]
+        r = gradcheck(net, X, y, seed=args.seed)
+        rows = [(f"{args.model} {key}", err, "absolute" if key in r.absolute else "relative")
+                for key, err in r.errors.items()]  # absolute: both gradients are (near) zero
     else:
-        rows = gradcheck_combinations(args.sizes, args.examples, args.seed)
+        rows = [(name, err, "relative") for name, err in gradcheck_combinations(args.sizes, args.examples, args.seed)]
     width = max(len(r[0]) for r in rows)
     ok = True
-    for name, err in rows:
+    for name, err, kind in rows:
         status = "ok" if err < args.tol else "FAIL"
         ok &= err < args.tol
-        print(f"{name:<{width}}  relative error {err:.2e}  {status}")
+        print(f"{name:<{width}}  {kind} error {err:.2e}  {status}")
     print("all gradients agree" if ok else f"some gradients differ by more than {args.tol:g}")
     return 0 if ok else 1
 

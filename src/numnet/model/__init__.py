@@ -1,7 +1,8 @@
 """The model: `Network` (layers + cost, with fit / evaluate / predict / save), loading from files, and
 two-sided gradient checking. Sits on top of `nn` (its parts) and `train` (its training loop)."""
-from .gradcheck import GradCheckResult, gradcheck, gradcheck_combinations, relative_error
-from .network import Evaluation, Network, load, load_checkpoint
+from .gradcheck import (GradCheckResult, gradcheck, gradcheck_combinations, gradient_error, numerical_gradient,
+                        relative_error)
+from .network import Evaluation, Network, RegressionEvaluation, load, load_checkpoint
 
 __all__ = ["Network", "Evaluation", "load", "load_checkpoint", "gradcheck", "gradcheck_combinations", "GradCheckResult",
-           "relative_error"]
+           "relative_error", "gradient_error", "numerical_gradient", "RegressionEvaluation"]

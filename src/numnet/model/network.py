@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..nn.costs import COSTS, make_cost
-from ..nn.layers import LAYERS, BatchNorm, Dense, Dropout, Layer, make_activation
+from ..nn.layers import LAYERS, BatchNorm, Dense, Dropout, Layer, hidden_unit, make_activation
+from ..nn.standardize import Standardize
 from ..train.checkpoints import Checkpoint, load_checkpoint as read_checkpoint
 from ..train.loop import fit
 from ..utils.archive import declared_shape, read_archive, write_archive
@@ -32,6 +33,7 @@ _NOT_FROM_FILES = ("rng", "seed", "dtype")
 MAX_UNSTORED_ELEMENTS = 10**6
 
 Evaluation = namedtuple("Evaluation", ["cost", "accuracy"])
+RegressionEvaluation = namedtuple("RegressionEvaluation", ["cost", "mse", "r2"])
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -74,13 +76,15 @@ class Network:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_sizes(cls, sizes, activation="sigmoid", output=None, cost="cross_entropy", init="default", seed=None,
-                   dtype="float32", keep_prob=None, batch_norm=False):
+                   dtype="float32", keep_prob=None, batch_norm=False, pieces=None, bias_init=None):
         """The book's style: `Network.from_sizes([784, 30, 10])`.
 
         `activation` is used by the hidden layers; `output` is the output activation (None: the cost's usual
         output, softmax for log-likelihood, sigmoid otherwise). `keep_prob` adds inverted dropout after each
         hidden layer (one value, or one per hidden layer); `batch_norm` puts BatchNorm between each hidden
-        Dense and its activation.
+        Dense and its activation. activation="maxout" makes each hidden layer a Maxout of `pieces` pieces
+        (default 2) in place of Dense + activation. `init` is an initializer name or {"name": ..., **options}
+        (`{"name": "normal", "std": 0.01}`); `bias_init` sets every bias to that constant.
         """
         given = sizes
         try:
@@ -98,7 +102,14 @@ class Network:
         cost = make_cost(cost)
         if output is None:
             output = cost.outputs[0]
-        make_activation(activation)  # validate the name before drawing weights
+        unit = hidden_unit(activation)
+        if unit is None:
+            make_activation(activation)  # validate the name before drawing weights
+            if pieces is not None:
+                raise ValueError(f"pieces applies to maxout hidden layers only, not to activation {activation!r}")
+        elif batch_norm:
+            raise ValueError(f"batch_norm normalises a Dense layer's output before its activation; "
+                             f"{activation} hidden layers have none (drop batch_norm)")
         make_activation(output)
         n_hidden = len(sizes) - 2
         if keep_prob is None:
@@ -113,11 +124,18 @@ class Network:
         layers: list[Layer] = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             hidden = i < n_hidden
-            layers.append(Dense(n_in, n_out, init=init, rng=rng, dtype=dt, bias=not (hidden and batch_norm)))
+            if hidden and unit is not None:
+                layers.append(unit(n_in, n_out, init=init, bias_init=bias_init, rng=rng, dtype=dt,
+                                   **({} if pieces is None else {"pieces": pieces})))
+            else:
+                bias = not (hidden and batch_norm)
+                layers.append(Dense(n_in, n_out, init=init, rng=rng, dtype=dt, bias=bias,
+                                    bias_init=bias_init if bias else None))
             if hidden:
                 if batch_norm:
                     layers.append(BatchNorm(n_out, dtype=dt))
-                layers.append(make_activation(activation))
+                if unit is None:
+                    layers.append(make_activation(activation))
                 if keeps[i] != 1.0 or keep_prob is not None:
                     drop = Dropout(keeps[i])
                     if drop.keep_prob != 1.0:
@@ -125,6 +143,16 @@ class Network:
             else:
                 layers.append(make_activation(output))
         return cls(layers, cost)
+
+    def standardize(self, X) -> "Network":
+        """Fit input standardization x̂ = (x − μ)/σ on X (the training data only): refits the first layer when it
+        is a Standardize, else inserts one; saved with the model, so evaluate and predict apply it."""
+        X = self.prepare_inputs(X, "standardize X")
+        if isinstance(self.layers[0], Standardize):
+            self.layers[0].fit(X)
+        else:
+            self.layers.insert(0, Standardize(self.n_in, dtype=self.dtype).fit(X))
+        return self
 
     @property
     def sizes(self) -> list[int]:
@@ -186,15 +214,28 @@ class Network:
             raise ValueError(f"{what} contains NaN or infinite values")
         return X
 
+    @property
+    def regression(self) -> bool:
+        """True when targets may be any real numbers: a cost declaring `real_targets` (quadratic) on an output
+        layer declaring `unbounded_output` (identity)."""
+        return self.cost.real_targets and self.layers[-1].unbounded_output
+
     def prepare_targets(self, y, n, what="y"):
         """(Y, labels): targets shaped like the output (class indices (n,) become one-hot, or a 0/1 column for
-        one unit) and the class labels where they exist (None for multi-label or soft targets)."""
+        one unit) and the class labels where they exist (None for multi-label, soft or real-valued targets).
+        A regression network (see `regression`) takes any finite real targets, (n, n_out) or (n,) for one output."""
         y = np.asarray(y)
         if y.dtype == object:
             raise ValueError(f"{what} must be a numeric array, got dtype object")
         if y.shape[0:1] != (n,):
             raise ValueError(f"{what} has {y.shape[0] if y.ndim else 0} entries but X has {n} examples")
         K = self.n_out
+        regression = self.regression
+        if regression and y.ndim == 1 and K == 1 and np.issubdtype(y.dtype, np.number):
+            if not np.isfinite(y).all():
+                raise ValueError(f"{what} contains NaN or infinite values")
+            if not np.all((y == 0) | (y == 1)):  # real values: a column of targets (0/1 stay binary labels)
+                return np.ascontiguousarray(y.reshape(-1, 1), dtype=self.dtype), None
         if y.ndim == 1:
             if np.issubdtype(y.dtype, np.floating):
                 if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
@@ -216,8 +257,9 @@ class Network:
             Y = np.ascontiguousarray(y, dtype=self.dtype)
             if not np.isfinite(Y).all():
                 raise ValueError(f"{what} contains NaN or infinite values")
-            if n and (Y.min() < 0 or Y.max() > 1):
-                raise ValueError(f"{what} targets must lie in [0, 1] (one-hot, multi-label 0/1 or probabilities)")
+            if n and not regression and (Y.min() < 0 or Y.max() > 1):
+                raise ValueError(f"{what} targets must lie in [0, 1] (one-hot, multi-label 0/1 or probabilities); "
+                                 f"real-valued targets need an identity output and the quadratic cost")
             one_hot = K > 1 and bool(np.all((Y == 0) | (Y == 1))) and bool(np.all(Y.sum(axis=1) == 1))
             return Y, (Y.argmax(axis=1) if one_hot else None)
         raise ValueError(f"{what} must be class indices of shape ({n},) or targets of shape ({n}, {K}), got {y.shape}")
@@ -327,6 +369,21 @@ class Network:
         total, correct = self.measure(X, Y, labels, batch_size)
         cost = total / len(X) + self.l2_penalty(l2, n_train or len(X))
         return Evaluation(cost, correct / len(X))
+
+    def evaluate_regression(self, X, y, batch_size=10000) -> RegressionEvaluation:
+        """(cost, mse, r2) on real-valued targets: MSE = mean (a − y)² over every output, R² = 1 − SS_res/SS_tot
+        per output (1 if perfect, else 0, where the targets are constant), averaged over the outputs."""
+        X = self.prepare_inputs(X)
+        Y, _ = self.prepare_targets(y, len(X))
+        if len(X) == 0:
+            raise ValueError("cannot evaluate on an empty data set")
+        A = self.predict_proba(X, batch_size).astype(np.float64)
+        Y = Y.astype(np.float64)
+        ss_res = ((A - Y) ** 2).sum(axis=0)
+        ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+        r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), (ss_res == 0).astype(float))
+        cost = self.cost.value(A, Y)
+        return RegressionEvaluation(float(cost), float(ss_res.sum() / Y.size), float(r2.mean()))
 
     def accuracy(self, X, y) -> float:
         return self.evaluate(X, y).accuracy

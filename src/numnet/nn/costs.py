@@ -27,11 +27,13 @@ def _softplus(z):
 
 class Cost:
     """Base cost. `outputs` names the output activations it is used with (the first is the default output of
-    `Network.from_sizes`; all of them are gradient-checked by `numnet gradcheck`)."""
+    `Network.from_sizes`; all of them are gradient-checked by `numnet gradcheck`). `real_targets` says the
+    cost takes any real targets (regression) on an output layer with `unbounded_output` (identity)."""
 
     name = "cost"
     output = None  # the activation class whose (a − Y)/n shortcut applies
     outputs: tuple[str, ...] = ("sigmoid",)
+    real_targets = False  # True: targets may be any real numbers (regression) when the output is unbounded
 
     def value(self, a, Y, z=None) -> float:
         raise NotImplementedError
@@ -58,6 +60,7 @@ class QuadraticCost(Cost):
 
     name = "quadratic"
     outputs = ("sigmoid", "identity")
+    real_targets = True
 
     def value(self, a, Y, z=None):
         d = a - Y

@@ -6,14 +6,17 @@
 | "default" | N(0, 1/n_in)                | N(0, 1)  | Nielsen ch.3 (network2.py), a.k.a. 1/√n_in |
 | "xavier"  | N(0, 2/(n_in + n_out))      | 0        | Glorot & Bengio (tanh, sigmoid)          |
 | "he"      | N(0, 2/n_in)                | 0        | He et al. (ReLU family)                  |
+| "normal"  | N(0, std²), std = 0.01      | 0        | Saito ch.4-5 (`weight_init_std`)         |
 
-An initializer is a function (n_in, n_out, rng, dtype) -> (W, b) that draws W first, then b, from `rng`;
-`@INITIALIZERS.register` adds one.
+An initializer is a function (n_in, n_out, rng, dtype, **options) -> (W, b) that draws W first, then b, from
+`rng`; `@INITIALIZERS.register` adds one. A layer's `init` is a name or a dict {"name": ..., **options}
+(`{"name": "normal", "std": 0.1}`); its `bias_init` (a number) replaces the initializer's biases by a constant.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..utils.checks import number
 from ..utils.registry import Registry
 
 INITIALIZERS = Registry("initializer")
@@ -46,6 +49,32 @@ def he(n_in, n_out, rng, dtype="float32"):
     return gaussian(np.sqrt(2.0 / n_in), rng.standard_normal((n_in, n_out)), n_out, rng, dtype, False)
 
 
-def initialize(name, n_in: int, n_out: int, rng: np.random.Generator, dtype="float32"):
-    """Draw (W, b) for a Dense layer with the named scheme."""
-    return INITIALIZERS.get(str(name))(n_in, n_out, rng, dtype)
+@INITIALIZERS.register(name="normal")
+def normal(n_in, n_out, rng, dtype="float32", std=0.01):
+    """Saito's weight_init_std: W ~ N(0, std²), b = 0."""
+    std = number(std, "normal initializer std", 0.0, low_open=True)
+    return gaussian(std, rng.standard_normal((n_in, n_out)), n_out, rng, dtype, False)
+
+
+_FIXED = ("n_in", "n_out", "rng", "dtype")
+
+
+def initialize(init, n_in: int, n_out: int, rng: np.random.Generator, dtype="float32", bias_init=None):
+    """Draw (W, b) with the scheme `init` (a name, or a dict {"name": ..., **options}); a number `bias_init`
+    sets every bias to that constant (b = c) after the draw."""
+    if isinstance(init, dict):
+        options = dict(init)
+        name = options.pop("name", None)
+        if name is None:
+            raise ValueError(f"an initializer given as a dict needs a 'name', got {init!r}")
+        unknown = sorted(set(options) - (set(INITIALIZERS.params(name)) - set(_FIXED)))
+        if unknown:
+            allowed = [p for p in INITIALIZERS.params(name) if p not in _FIXED]
+            raise ValueError(f"unknown parameter(s) for initializer {INITIALIZERS.resolve(name)!r}: "
+                             f"{', '.join(unknown)} (allowed: {', '.join(allowed) or 'none'})")
+    else:
+        name, options = str(init), {}
+    W, b = INITIALIZERS.get(name)(n_in, n_out, rng, dtype, **options)
+    if bias_init is not None:
+        b[...] = number(bias_init, "bias_init")
+    return W, b

@@ -7,7 +7,8 @@ rebound, so `layer.params["W"] is layer.W` always holds.
 
 A layer tells the network what it needs through attributes, never through its type: `input_size` (the width
 it expects, None for any), `changes_width`, `decay` (what L2 shrinks), `trainable` (False freezes it: no
-update, no weight gradient). Randomness arrives through `forward(x, training, rng)`.
+update, no weight gradient), `unbounded_output` (real-valued targets fit its output), `hidden_unit` (it replaces
+Dense + activation in `Network.from_sizes`, as Maxout does). Randomness arrives through `forward(x, training, rng)`.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..utils.checks import number, positive_int
 from ..utils.registry import Registry
-from .initializers import INITIALIZERS
+from .initializers import initialize
 
 LAYERS = Registry("layer")
 ACTIVATIONS = Registry("activation", parent=LAYERS)
@@ -32,6 +33,7 @@ class Layer:
     name = "layer"
     decay: tuple[str, ...] = ()
     changes_width = False  # True for layers whose output width is a new size of the network (Dense)
+    unbounded_output = False  # True when outputs may be any real number (Dense, identity): real-valued targets fit
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
@@ -76,16 +78,20 @@ class Dense(Layer):
     name = "dense"
     decay = ("W",)
     changes_width = True
+    unbounded_output = True
 
-    def __init__(self, n_in, n_out, init="default", bias=True, seed=None, rng=None, dtype="float32"):
+    def __init__(self, n_in, n_out, init="default", bias=True, bias_init=None, seed=None, rng=None, dtype="float32"):
         super().__init__()
         self.n_in = positive_int(n_in, "Dense n_in")
         self.n_out = positive_int(n_out, "Dense n_out")
-        self.init = init
+        self.init = dict(init) if isinstance(init, dict) else init
         self.bias = bool(bias)
+        self.bias_init = None if bias_init is None else number(bias_init, "Dense bias_init")
+        if self.bias_init is not None and not self.bias:
+            raise ValueError("Dense bias_init needs bias=True")
         if rng is None:
             rng = np.random.default_rng(seed)
-        W, b = INITIALIZERS.get(init)(self.n_in, self.n_out, rng, dtype)
+        W, b = initialize(init, self.n_in, self.n_out, rng, dtype, self.bias_init)
         self.params["W"] = W
         self.grads["W"] = np.zeros_like(W)
         if self.bias:
@@ -125,16 +131,19 @@ class Dense(Layer):
         return self.n_out
 
     def config(self):
-        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, "bias": self.bias}
+        extra = {} if self.bias_init is None else {"bias_init": self.bias_init}
+        return {"n_in": self.n_in, "n_out": self.n_out, "init": self.init, "bias": self.bias, **extra}
 
 
 class Activation(Layer):
     """An elementwise activation: A = f(Z); dZ = dA ⊙ f'(Z). Register one with `@ACTIVATIONS.register`.
 
     `hidden = False` marks activations meant for the output layer only (softmax, identity): the CLI's
-    --activation choices and gradcheck's hidden-layer combinations list the others."""
+    --activation choices and gradcheck's hidden-layer combinations list the others. `output_range` (low, high)
+    lets diagnostics find saturated units (both ends finite: sigmoid, tanh) and dead ones (high = inf: ReLU)."""
 
     hidden = True
+    output_range: tuple[float, float] | None = None
 
 
 @ACTIVATIONS.register
@@ -142,6 +151,7 @@ class Sigmoid(Activation):
     """σ(z) = 1/(1 + e^(−z)); σ' = σ(1 − σ). e^(−z) may overflow to inf for z ≪ 0, giving exactly 0."""
 
     name = "sigmoid"
+    output_range = (0.0, 1.0)
 
     def forward(self, x, training=False, rng=None):
         a = np.negative(x)
@@ -161,6 +171,7 @@ class Tanh(Activation):
     """tanh(z); tanh' = 1 − tanh²."""
 
     name = "tanh"
+    output_range = (-1.0, 1.0)
 
     def forward(self, x, training=False, rng=None):
         self._a = np.tanh(x)
@@ -176,6 +187,7 @@ class ReLU(Activation):
     """max(0, z); derivative 1 where z > 0, else 0."""
 
     name = "relu"
+    output_range = (0.0, np.inf)
 
     def forward(self, x, training=False, rng=None):
         self._a = np.maximum(x, 0)
@@ -254,6 +266,7 @@ class Identity(Activation):
 
     name = "identity"
     hidden = False
+    unbounded_output = True
 
     def forward(self, x, training=False, rng=None):
         return x
@@ -372,3 +385,31 @@ def make_activation(name) -> Layer:
     if isinstance(name, type) and issubclass(name, Layer):
         return name()
     return ACTIVATIONS.get(str(name))()
+
+
+def hidden_unit(name):
+    """The layer class `name` builds in place of Dense + activation (a layer with `hidden_unit = True`, such as
+    Maxout), or None when `name` is not one (an activation)."""
+    if isinstance(name, type) and issubclass(name, Layer):
+        return name if getattr(name, "hidden_unit", False) else None
+    if isinstance(name, str) and name in LAYERS and name not in ACTIVATIONS:
+        cls = LAYERS.get(name)
+        if getattr(cls, "hidden_unit", False):
+            return cls
+    return None
+
+
+def hidden_names() -> list[str]:
+    """Names a hidden layer may use: the hidden activations, then the layers that replace Dense + activation."""
+    return ([n for n, c in ACTIVATIONS.items() if c.hidden]
+            + [n for n, c in LAYERS.items() if getattr(c, "hidden_unit", False)])
+
+
+def resolve_hidden(name) -> str:
+    """The canonical name of an activation or of a hidden-unit layer (maxout); else a ValueError listing them."""
+    if hidden_unit(name) is not None:
+        return LAYERS.resolve(name)
+    try:
+        return ACTIVATIONS.resolve(name)
+    except ValueError:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(hidden_names())}") from None

@@ -18,6 +18,7 @@ from ..data.mnist import load_mnist
 from ..model.network import Evaluation, Network, load_checkpoint
 from ..nn.layers import Dropout
 from ..train.callbacks import EarlyStopping
+from ..train.health import GradientHealth
 from ..train.history import History
 from ..train.optimizers import OPTIMIZERS, make_optimizer
 from ..train.schedules import make_schedule
@@ -30,7 +31,8 @@ DEFAULT_MODEL = "numnet-model.npz"
 RUN_FILE = "run.json"
 #: files atomically written into a checkpoint folder, whose leftover temporaries --resume removes
 STALE_NAMES = (CHECKPOINT_FILE, "history.json", RUN_FILE)
-NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "batch_norm", "dtype")
+NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "init_std", "bias_init", "batch_norm", "pieces",
+                "standardize", "dtype")
 
 
 class RunError(ValueError):
@@ -116,9 +118,10 @@ def build_schedule(cfg):
 
 
 def build_network(cfg) -> Network:
+    init = cfg["init"] if cfg["init_std"] is None else {"name": cfg["init"], "std": cfg["init_std"]}
     return Network.from_sizes(cfg["sizes"], activation=cfg["activation"], output=cfg["output"], cost=cfg["cost"],
-                              init=cfg["init"], seed=cfg["seed"], dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
-                              batch_norm=cfg["batch_norm"])
+                              init=init, seed=cfg["seed"], dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
+                              batch_norm=cfg["batch_norm"], pieces=cfg["pieces"], bias_init=cfg["bias_init"])
 
 
 AUGMENTS = {
@@ -214,6 +217,8 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     if net.n_in != np.shape(X)[1]:
         raise RunError(f"the data has {np.shape(X)[1]} features but the network takes {net.n_in} inputs"
                        + (" (MNIST images have 784 pixels)" if data is None else ""))
+    if cfg["standardize"] and not resume:
+        net.standardize(X)  # μ and σ from the training data only
     validation = (Xv, yv) if len(Xv) else None
     if cfg["early_stopping"] and validation is None:
         raise RunError("--early-stopping needs a validation set (--validation-size > 0)")
@@ -223,6 +228,8 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     if not resume:
         say(_header(cfg, recipe, net, optimizer))
     early = EarlyStopping(patience=cfg["early_stopping"]) if cfg["early_stopping"] else None
+    if cfg["gradient_health"]:
+        callbacks = [*callbacks, GradientHealth(log=say)]
     t0 = time.perf_counter()
     try:
         hist = net.fit(X, y, epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=optimizer, l2=cfg["l2"],

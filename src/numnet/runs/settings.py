@@ -34,6 +34,8 @@ DEFAULTS = {
     "output": None,
     "cost": "log_likelihood",
     "init": "he",
+    "init_std": None,
+    "bias_init": None,
     "optimizer": "sgd",
     "lr": None,
     "beta": None,
@@ -45,6 +47,8 @@ DEFAULTS = {
     "l2": 0.0,
     "keep_prob": None,
     "batch_norm": False,
+    "pieces": None,
+    "standardize": False,
     "augment": "none",
     "schedule": "constant",
     "decay": None,
@@ -57,6 +61,7 @@ DEFAULTS = {
     "train_size": None,
     "validation_size": 10000,
     "monitor_training": False,
+    "gradient_health": False,
     "seed": None,
     "dtype": "float32",
 }
@@ -151,6 +156,9 @@ def check_settings(cfg: dict, source: str) -> dict:
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise ValueError(f"{source}: {key} must be a positive integer, got {v!r}")
+    v = out.get("pieces")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
+        raise ValueError(f"{source}: pieces must be an integer >= 2 (affine pieces per maxout unit), got {v!r}")
     v = out.get("published_runs")
     if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
         raise ValueError(f"{source}: published_runs must be a positive integer, got {v!r}")
@@ -158,12 +166,15 @@ def check_settings(cfg: dict, source: str) -> dict:
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise ValueError(f"{source}: {key} must be a non-negative integer, got {v!r}")
-    for key in ("lr", "l2", "beta", "beta1", "beta2", "eps", "decay", "rate", "factor", "min_lr"):
+    for key in ("lr", "l2", "beta", "beta1", "beta2", "eps", "decay", "rate", "factor", "min_lr", "init_std",
+                "bias_init"):
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
             raise ValueError(f"{source}: {key} must be a number, got {v!r}")
     if out.get("lr") is not None and out["lr"] <= 0:
         raise ValueError(f"{source}: lr must be positive, got {out['lr']!r}")
+    if out.get("init_std") is not None and out["init_std"] <= 0:
+        raise ValueError(f"{source}: init_std must be positive, got {out['init_std']!r}")
     if out.get("l2") is not None and out["l2"] < 0:
         raise ValueError(f"{source}: l2 must be >= 0, got {out['l2']!r}")
     kp = out.get("keep_prob")
@@ -173,7 +184,7 @@ def check_settings(cfg: dict, source: str) -> dict:
             raise ValueError(f"{source}: keep_prob must be in (0, 1] (one value or one per hidden layer), got {kp!r}")
     if out.get("augment") is not None and out["augment"] not in AUGMENTS:
         raise ValueError(f"{source}: augment must be one of {', '.join(AUGMENTS)}, got {out['augment']!r}")
-    for key in ("batch_norm", "monitor_training"):
+    for key in ("batch_norm", "monitor_training", "standardize", "gradient_health"):
         if key in out and not isinstance(out[key], bool):
             raise ValueError(f"{source}: {key} must be true or false, got {out[key]!r}")
     return out

@@ -3,6 +3,7 @@ progress bar. Knows the model only through its public interface; imports nothing
 from .callbacks import (Callback, ConsoleLog, EarlyStopping, HistoryFile, LambdaCallback,
                         LearningRateSchedule, ModelCheckpoint, Monitor, ProgressBar, RecordHistory, TrainingDiverged)
 from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from .health import GradientHealth, GradientHealthWarning
 from .history import History, ewa
 from .loop import Trainer, epoch_order, fit
 from .optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer, RMSprop, make_optimizer
@@ -13,4 +14,5 @@ __all__ = ["Callback", "ModelCheckpoint", "ConsoleLog", "EarlyStopping", "Histor
            "LearningRateSchedule", "Monitor", "ProgressBar", "RecordHistory", "TrainingDiverged", "Checkpoint",
            "load_checkpoint", "save_checkpoint", "History", "ewa", "Trainer", "epoch_order", "fit", "OPTIMIZERS",
            "SGD", "Adam", "Momentum", "Optimizer", "RMSprop", "make_optimizer", "SCHEDULES", "Constant", "CosineDecay",
-           "ExponentialDecay", "InverseTimeDecay", "Plateau", "Schedule", "StepDecay", "make_schedule"]
+           "ExponentialDecay", "InverseTimeDecay", "Plateau", "Schedule", "StepDecay", "make_schedule",
+           "GradientHealth", "GradientHealthWarning"]
