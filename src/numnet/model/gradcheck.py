@@ -52,6 +52,21 @@ def gradient_error(g, g_hat, scale=1.0, floor=ZERO_FLOOR) -> tuple[float, bool]:
     return relative_error(g, g_hat), False
 
 
+def two_sided(flat, indices, value, eps) -> np.ndarray:
+    """(value() at flat[i] + ε − value() at flat[i] − ε) / 2ε for each i, moving one entry of `flat` at a time
+    and putting it back."""
+    out = np.empty(len(indices))
+    for j, i in enumerate(indices):
+        old = flat[i]
+        flat[i] = old + eps
+        plus = value()
+        flat[i] = old - eps
+        minus = value()
+        flat[i] = old
+        out[j] = (plus - minus) / (2 * eps)
+    return out
+
+
 def numerical_gradient(f, x, eps=1e-5) -> np.ndarray:
     """∂f/∂x_i ≈ (f(x + ε e_i) − f(x − ε e_i)) / 2ε for a scalar function f of an array, computed in float64:
     f receives a float64 copy of x with one entry moved (x itself is never changed)."""
@@ -69,14 +84,7 @@ def numerical_gradient(f, x, eps=1e-5) -> np.ndarray:
             raise ValueError(f"f must return a finite scalar, got {v!r}")
         return float(v)
 
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = value()
-        flat[i] = old - eps
-        minus = value()
-        flat[i] = old
-        g[i] = (plus - minus) / (2 * eps)
+    g[:] = two_sided(flat, range(flat.size), value, eps)
     return grad
 
 
@@ -108,15 +116,7 @@ def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50,
         p = layer.params[k]
         flat = p.reshape(-1)
         idx = np.arange(flat.size) if flat.size <= max_checks else rng.choice(flat.size, max_checks, replace=False)
-        num = np.empty(len(idx))
-        for j, i in enumerate(idx):
-            old = flat[i]
-            flat[i] = old + eps
-            c_plus = cost()
-            flat[i] = old - eps
-            c_minus = cost()
-            flat[i] = old
-            num[j] = (c_plus - c_minus) / (2 * eps)
+        num = two_sided(flat, idx, cost, eps)
         key = f"{net64.layers.index(layer)}.{k}"
         errors[key], is_abs = gradient_error(g.reshape(-1)[idx], num, scale)
         if is_abs:

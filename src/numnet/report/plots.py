@@ -60,6 +60,15 @@ def _series(values):
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def _finish_epochs(fig, ax, title, ylabel, path) -> Path:
+    """Title, labels, integer epoch ticks, grid and legend; then save."""
+    ax.set(title=title, xlabel="epoch", ylabel=ylabel)
+    _integer_ticks(ax)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 def plot_history(history, directory) -> list[Path]:
     """Write cost.png (train/val cost per epoch and the EWA-smoothed mini-batch cost) and
     accuracy.png (train/val accuracy in %) into `directory`; figures with no data are skipped."""
@@ -92,11 +101,7 @@ def plot_history(history, directory) -> list[Path]:
         if val_cost is not None:
             ax.plot(epochs, val_cost, "s--", color=COLORS[1], markersize=4, markerfacecolor="none",
                     label="validation cost")
-        ax.set(title="cost", xlabel="epoch", ylabel="cost")
-        _integer_ticks(ax)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        written.append(_save(fig, directory / "cost.png"))
+        written.append(_finish_epochs(fig, ax, "cost", "cost", directory / "cost.png"))
 
     train_acc, val_acc = _series(history.train_accuracy), _series(history.val_accuracy)
     if train_acc is not None or val_acc is not None:
@@ -106,11 +111,7 @@ def plot_history(history, directory) -> list[Path]:
         if val_acc is not None:
             ax.plot(epochs, 100 * val_acc, "s--", color=COLORS[1], markersize=4, markerfacecolor="none",
                     label="validation accuracy")
-        ax.set(title="accuracy", xlabel="epoch", ylabel="accuracy (%)")
-        _integer_ticks(ax)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        written.append(_save(fig, directory / "accuracy.png"))
+        written.append(_finish_epochs(fig, ax, "accuracy", "accuracy (%)", directory / "accuracy.png"))
     return written
 
 
