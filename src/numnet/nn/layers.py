@@ -82,13 +82,14 @@ class Dense(Layer):
 
     def __init__(self, n_in, n_out, init="default", bias=True, bias_init=None, seed=None, rng=None, dtype="float32"):
         super().__init__()
-        self.n_in = positive_int(n_in, "Dense n_in")
-        self.n_out = positive_int(n_out, "Dense n_out")
+        kind = type(self).__name__
+        self.n_in = positive_int(n_in, f"{kind} n_in")
+        self.n_out = positive_int(n_out, f"{kind} n_out")
         self.init = dict(init) if isinstance(init, dict) else init
         self.bias = bool(bias)
-        self.bias_init = None if bias_init is None else number(bias_init, "Dense bias_init")
+        self.bias_init = None if bias_init is None else number(bias_init, f"{kind} bias_init")
         if self.bias_init is not None and not self.bias:
-            raise ValueError("Dense bias_init needs bias=True")
+            raise ValueError(f"{kind} bias_init needs bias=True")
         if rng is None:
             rng = np.random.default_rng(seed)
         W, b = initialize(init, self.n_in, self.n_out, rng, dtype, self.bias_init)
@@ -127,7 +128,8 @@ class Dense(Layer):
 
     def output_size(self, n_in):
         if n_in != self.n_in:
-            raise ValueError(f"layer sizes do not chain: Dense expects {self.n_in} inputs but receives {n_in}")
+            raise ValueError(f"layer sizes do not chain: {type(self).__name__} expects {self.n_in} inputs but "
+                             f"receives {n_in}")
         return self.n_out
 
     def config(self):
