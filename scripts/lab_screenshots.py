@@ -19,7 +19,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from numnet.lab import make_server
 
@@ -76,8 +76,16 @@ def main(argv=None):
             time.sleep(0.5)
             driver.save_screenshot(str(out / "draw.png"))
             driver.find_element(By.CSS_SELECTOR, "button[data-panel=train]").click()
-            time.sleep(0.3)
-            driver.save_screenshot(str(out / "train.png"))
+            for name, value in {"sizes": "784,64,10", "epochs": "5", "train_size": "10000"}.items():
+                field = driver.find_element(By.NAME, name)
+                field.clear()
+                field.send_keys(value)
+            driver.find_element(By.ID, "train-start").click()
+            wait(driver, lambda d: d.find_element(By.ID, "acc-chart").get_attribute("data-points") == "2", 120)
+            driver.save_screenshot(str(out / "train.png"))  # live, two epochs in
+            driver.find_element(By.ID, "train-stop").click()
+            wait(driver, lambda d: "saved" in d.find_element(By.ID, "train-status").text, 60)
+            Select(driver.find_element(By.ID, "model")).select_by_value("lab-run-1.npz")
             driver.find_element(By.CSS_SELECTOR, "button[data-panel=inside]").click()
             wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#grad-table td"))
             wait(driver, lambda d: d.execute_script("return document.getElementById('weights').complete"))

@@ -369,9 +369,23 @@ def test_browser_tag_a_mistake_and_find_it_in_the_csv(browser, lab_dir):
     assert (rows[index]["true"], rows[index]["predicted"]) == (true, pred)
 
 
+def test_browser_upload_an_image(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(browser.current_url.split("?")[0])
+    wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1")
+    tab(browser, "draw")
+    by_id(browser, "clear").click()
+    photo = tmp_path / "photo.jpg"
+    Image.open(io.BytesIO(digit_png(size=600))).convert("RGB").save(photo)  # dark ink on light paper
+    browser.find_element(By.ID, "upload").send_keys(str(photo))
+    wait(browser, lambda d: by_id(d, "pred-digit").text != "")
+    assert by_id(browser, "message").text == ""
+
 def test_browser_without_the_token_is_refused(browser, server):
     browser.delete_all_cookies()
     browser.get(f"http://127.0.0.1:{server.port}/")
     assert "missing or wrong token" in browser.find_element("tag name", "body").text
     assert browser.execute_script(
         "return fetch('/api/state').then(r => r.status)") == 403
+

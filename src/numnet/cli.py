@@ -335,7 +335,7 @@ def _print_results(res):
 
 
 def cmd_lab(args) -> int:
-    from .lab import make_server
+    from .lab import make_server, open_browser
 
     if not 0 <= args.port <= 65535:
         raise UserError("--port must be in 0-65535")
@@ -343,12 +343,7 @@ def cmd_lab(args) -> int:
     url = server.url()
     print(f"numnet lab: serving {server.lab.workdir} at\n    {url}\n(Ctrl-C to stop)", flush=True)
     if not args.no_browser:
-        import webbrowser
-
-        try:
-            webbrowser.open(url)
-        except webbrowser.Error:
-            pass
+        open_browser(url)
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:

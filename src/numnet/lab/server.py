@@ -263,12 +263,24 @@ def _predict(h, lab, q):
     h.send_json(lab.predict(_current(lab, q), body, invert))
 
 
+def _recipe(h, lab, q):
+    from ..runs.run import resolve_settings
+
+    try:
+        settings = resolve_settings(q.get("name") or None)
+    except ValueError as e:
+        raise NotFound(str(e)) from None
+    settings.pop("seed", None)
+    h.send_json(settings)
+
+
 def _png(h, data):
     h.send_bytes(200, data, "image/png")
 
 
 ROUTES = {
     ("GET", "/api/state"): _state,
+    ("GET", "/api/recipe"): _recipe,
     ("GET", "/api/models"): lambda h, lab, q: h.send_json({"models": lab.models()}),
     ("POST", "/api/predict"): _predict,
     ("POST", "/api/train"): lambda h, lab, q: h.send_json(lab.start_training(h._json())),
@@ -297,6 +309,20 @@ def _tag(h, lab, body):
     h.send_json(lab.tag(_current(lab, body), body["index"], body.get("tags", "")))
 
 
+def open_browser(url) -> bool:
+    """Open `url` in a graphical browser when there is one (never a text browser taking over the terminal)."""
+    import os
+    import sys
+    import webbrowser
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
+
+
 def make_server(workdir=".", model=None, host="127.0.0.1", port=8765, token=None, tries=20) -> LabServer:
     """A LabServer on `port` (or the next free one of `tries`; port 0: any free port)."""
     lab = Lab(workdir, model)
@@ -310,4 +336,4 @@ def make_server(workdir=".", model=None, host="127.0.0.1", port=8765, token=None
     raise OSError(f"no free port in {port}-{port + tries - 1}: {last}")
 
 
-__all__ = ["LabServer", "make_server", "MAX_BODY", "NotFound"]
+__all__ = ["LabServer", "make_server", "open_browser", "MAX_BODY"]

@@ -184,9 +184,9 @@ function renderHidden(layers) {
 
 $("#quick-train").addEventListener("click", async () => {
   try {
+    $("#quick-train").disabled = true;
     await startRun("/api/train/quick", {});
-    $("#no-model").textContent = "Training a quick model... the Train panel shows its curves.";
-  } catch (e) { say(e.message); }
+  } catch (e) { say(e.message); $("#quick-train").disabled = false; }
 });
 
 // ------------------------------------------------------------------ charts
@@ -256,7 +256,8 @@ function trainingEvent(ev) {
     refreshModels(ev.model).then(() => { if (state.drawn) schedulePredict(); });
     $("#no-model").hidden = true;
   }
-  if (ev.type === "error") { $("#train-status").textContent = ev.message; say(ev.message); }
+  if (ev.type === "error") { $("#train-status").textContent = ev.message; say(ev.message); $("#quick-train").disabled = false; }
+  if (!$("#no-model").hidden) $("#quick-status").textContent = $("#train-status").textContent;
   redrawTraining();
 }
 function follow(since) {
@@ -278,8 +279,16 @@ function follow(since) {
   };
   es.onerror = () => { if (es.readyState === EventSource.CLOSED) { $("#train-start").disabled = false; } };
 }
+function fillForm(settings) {
+  const form = $("#train-form");
+  for (const key of ["sizes", "optimizer", "lr", "epochs", "batch_size", "train_size"]) {
+    const v = settings[key];
+    form.elements[key].value = v === null || v === undefined ? "" : Array.isArray(v) ? v.join(",") : v;
+  }
+}
 async function startRun(path, body) {
   const r = await api(path, { json: body });
+  fillForm(r.settings);
   resetTraining();
   $("#train-status").textContent = `starting ${r.model}...`;
   follow(0);
@@ -289,6 +298,13 @@ $("#train-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const body = Object.fromEntries(new FormData(ev.target).entries());
   try { await startRun("/api/train", body); say(""); } catch (e) { say(e.message); }
+});
+$("#recipe").addEventListener("change", async (ev) => {
+  try {
+    fillForm(await api(`/api/recipe?name=${encodeURIComponent(ev.target.value)}`));
+    $("#recipe-note").textContent = ev.target.value
+      ? `${ev.target.value}: its other settings (regularisation, schedule, ...) apply too.` : "numnet's defaults.";
+  } catch (e) { say(e.message); }
 });
 $("#train-stop").addEventListener("click", () => api("/api/train/stop", { json: {} }).catch((e) => say(e.message)));
 
