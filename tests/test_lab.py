@@ -83,7 +83,7 @@ def test_token_is_required(server):
     assert request(server, "/api/state", token=None)[0] == 403
     assert request(server, "/api/state", token="wrong")[0] == 403
     assert request(server, f"/?token=wrong", token=None)[0] == 403
-    assert request(server, "/api/state", token=None, headers={"Cookie": "numnet_lab_token=wrong"})[0] == 403
+    assert request(server, "/api/state", token=None, headers={"Cookie": f"{server.cookie}=wrong"})[0] == 403
     status, headers, page = request(server, f"/?token={server.token}", token=None)
     assert status == 200 and b"numnet lab" in page
     cookie = headers["Set-Cookie"]
@@ -149,6 +149,9 @@ def test_a_symlink_out_of_the_lab_is_not_a_model(server, lab_dir, tmp_path):
     ("/api/train", json.dumps({"sizes": "a,b"}).encode()),
     ("/api/train", json.dumps({"sizes": [10, 5, 10]}).encode()),
     ("/api/train", json.dumps({"optimizer": "nope"}).encode()),
+    ("/api/train", json.dumps({"sizes": "784,100000,10"}).encode()),
+    ("/api/train", json.dumps({"recipe": "../../etc/passwd"}).encode()),
+    ("/api/train", json.dumps({"name": "../evil"}).encode()),
     ("/api/train", json.dumps({"epochs": {"x": 1}}).encode()),
     ("/api/errors/tag", json.dumps({"index": "x", "tags": "a"}).encode()),
     ("/api/errors/tag", json.dumps({"index": 3, "tags": ["a"]}).encode()),
@@ -174,6 +177,21 @@ def test_raw_garbage_and_missing_length_leave_the_server_running(server):
 
 
 # ---------------------------------------------------------------------------------------------- API
+def test_a_given_model_comes_first_and_a_non_mnist_model_is_refused(lab_dir, tmp_path):
+    import numnet
+
+    other = tmp_path / "given.npz"
+    shutil.copy(lab_dir / "tiny.npz", other)
+    s = make_server(lab_dir, model=other, port=0)
+    try:
+        assert s.lab.models()[0] == "given.npz" and "tiny.npz" in s.lab.models()
+    finally:
+        s.server_close()
+    numnet.Network.from_sizes([2, 3, 2], seed=0).save(tmp_path / "toy.npz")
+    with pytest.raises(ValueError, match="784-input"):
+        make_server(lab_dir, model=tmp_path / "toy.npz", port=0)
+
+
 def test_predict_uses_the_predict_commands_preprocessing(server, tmp_path):
     png = digit_png()
     (tmp_path / "one.png").write_bytes(png)
@@ -205,6 +223,10 @@ def test_training_streams_events_stops_and_saves(server, lab_dir):
     done = events[-2]
     assert done["stopped"] and done["epochs"] < 50 and (lab_dir / r["model"]).exists()
     assert r["model"] in get_json(server, "/api/state")[1]["models"]
+    # a reconnecting EventSource sends the last id it saw and gets only the events after it
+    status, _, again = request(server, "/api/train/events?since=0", headers={"Last-Event-ID": "2"})
+    first = json.loads(again.split(b"data: ")[1].split(b"\n")[0])
+    assert status == 200 and first["i"] == 3
 
 
 def test_tags_go_to_errors_csv(server, lab_dir):

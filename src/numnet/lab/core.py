@@ -159,7 +159,8 @@ class Lab:
         self.given: dict[str, Path] = {}
         if model is not None:
             path = Path(model).resolve()
-            load(path)  # fail now, in one line, when the file is not a model
+            if load(path).n_in != 784:  # fail now, in one line, when the file is not an MNIST model
+                raise ValueError(f"{model} takes {load(path).n_in} inputs; the lab needs a 784-input MNIST model")
             self.given[check_name(path.name)] = path
         self.lock = threading.RLock()  # model computations (layers keep caches) and errors.csv
         self._models: dict[str, tuple[float, Network]] = {}
@@ -244,8 +245,10 @@ class Lab:
             settings = resolve_settings(recipe, None, overrides)
         except (ValueError, KeyError, FileNotFoundError) as e:
             raise LabError(str(e)) from None
-        if settings["sizes"][0] != 784:
-            raise LabError("the lab trains MNIST networks: sizes must start with 784")
+        if settings["sizes"][0] != 784 or settings["sizes"][-1] != 10:
+            raise LabError("the lab trains MNIST networks: sizes must start with 784 and end with 10")
+        if len(settings["sizes"]) > 10 or max(settings["sizes"][1:]) > 4096 or not 1 <= settings["epochs"] <= 1000:
+            raise LabError("too big for the lab: at most 8 hidden layers of 4096 units and 1000 epochs")
         overrides["seed"] = settings["seed"]
         name = self._new_name(body.get("name"))
         out = self.workdir / name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import socket
 import threading
 import traceback
 from http import HTTPStatus
@@ -43,7 +44,10 @@ class LabServer(ThreadingHTTPServer):
         self.token = token or secrets.token_urlsafe(24)
         self.allowed_hosts = LOCAL_HOSTS | {h.lower() for h in allowed_hosts}
         self.closing = threading.Event()
+        if ":" in host:
+            self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
+        self.cookie = f"{COOKIE}_{self.port}"  # cookies ignore ports: one per lab on this machine
 
     @property
     def port(self) -> int:
@@ -53,6 +57,8 @@ class LabServer(ThreadingHTTPServer):
         host = host or self.server_address[0]
         if host in ("0.0.0.0", "::", ""):
             host = "localhost"
+        elif ":" in host:
+            host = f"[{host}]"
         return f"http://{host}:{self.port}/?token={self.token}"
 
     def start(self) -> threading.Thread:
@@ -121,8 +127,8 @@ class Handler(BaseHTTPRequestHandler):
             cookie = SimpleCookie(self.headers.get("Cookie") or "")
         except CookieError:
             return False, False
-        if COOKIE in cookie:
-            return hmac.compare_digest(cookie[COOKIE].value.encode(), want), False
+        if self.server.cookie in cookie:
+            return hmac.compare_digest(cookie[self.server.cookie].value.encode(), want), False
         return False, False
 
     def _body(self) -> bytes:
@@ -183,7 +189,7 @@ class Handler(BaseHTTPRequestHandler):
             if route is None:
                 if method == "GET" and parts.path in STATIC:
                     name, ctype = STATIC[parts.path]
-                    headers = [("Set-Cookie", f"{COOKIE}={self.server.token}; Path=/; HttpOnly; SameSite=Strict")] \
+                    headers = [("Set-Cookie", f"{self.server.cookie}={self.server.token}; Path=/; HttpOnly; SameSite=Strict")] \
                         if from_query else []
                     return self.send_bytes(200, _static(name), ctype, headers)
                 return self.send_error_json(404 if method == "GET" else 405, f"no such page: {parts.path}")
@@ -202,7 +208,12 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ server-sent events
     def stream_training(self, lab: Lab, since: int):
+        """Server-sent events of the current run from event `since` (or after the Last-Event-ID that a
+        reconnecting EventSource sends), then an "end" event."""
         job = lab.train_job
+        last = self.headers.get("Last-Event-ID", "")
+        if last.isdigit():
+            since = max(since, int(last) + 1)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
@@ -213,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
         while not self.server.closing.is_set():
             events, ended = job.wait_events(since, 10.0)
             for ev in events:
-                self.wfile.write(f"data: {json.dumps(ev)}\n\n".encode())
+                self.wfile.write(f"id: {ev['i']}\ndata: {json.dumps(ev)}\n\n".encode())
             since += len(events)
             if ended and since >= len(job.events):
                 self.wfile.write(f'data: {json.dumps({"type": "end", "status": job.status})}\n\n'.encode())
