@@ -299,6 +299,7 @@ def _chromium():
     opts.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,900"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(driver_path), options=opts)
 
 
@@ -403,6 +404,12 @@ def test_browser_upload_an_image(browser, tmp_path):
     browser.find_element(By.ID, "upload").send_keys(str(photo))
     wait(browser, lambda d: by_id(d, "pred-digit").text != "")
     assert by_id(browser, "message").text == ""
+
+def test_browser_console_shows_no_errors(browser):
+    """No script error, refused resource or Content-Security-Policy violation in the panels so far."""
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+
 
 def test_browser_without_the_token_is_refused(browser, server):
     browser.delete_all_cookies()

@@ -26,6 +26,8 @@ MAX_BODY = 5 * 1024 * 1024  # uploads and JSON bodies
 COOKIE = "numnet_lab_token"
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/style.css": ("style.css", "text/css; charset=utf-8")}
+CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+       "connect-src 'self'; frame-ancestors 'none'")
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
@@ -189,8 +191,10 @@ class Handler(BaseHTTPRequestHandler):
             if route is None:
                 if method == "GET" and parts.path in STATIC:
                     name, ctype = STATIC[parts.path]
-                    headers = [("Set-Cookie", f"{self.server.cookie}={self.server.token}; Path=/; HttpOnly; SameSite=Strict")] \
-                        if from_query else []
+                    headers = [("Content-Security-Policy", CSP)]
+                    if from_query:
+                        headers.append(("Set-Cookie", f"{self.server.cookie}={self.server.token}; Path=/; HttpOnly; "
+                                                      "SameSite=Strict"))
                     return self.send_bytes(200, _static(name), ctype, headers)
                 return self.send_error_json(404 if method == "GET" else 405, f"no such page: {parts.path}")
             q = {k: v[0] for k, v in query.items()}

@@ -94,22 +94,30 @@ pad.addEventListener("pointermove", (ev) => {
 });
 for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => { last = null; });
 function stroke(a, b) {
-  ctx.strokeStyle = "#000";
+  ctx.strokeStyle = ctx.fillStyle = "#000";
   ctx.lineWidth = 18;
   ctx.lineCap = ctx.lineJoin = "round";
   ctx.beginPath();
-  ctx.moveTo(a[0], a[1]);
-  ctx.lineTo(b[0], b[1]);
-  ctx.stroke();
+  if (a[0] === b[0] && a[1] === b[1]) { // a dot: a zero-length line is not stroked
+    ctx.arc(a[0], a[1], 9, 0, 2 * Math.PI);
+    ctx.fill();
+  } else {
+    ctx.moveTo(a[0], a[1]);
+    ctx.lineTo(b[0], b[1]);
+    ctx.stroke();
+  }
   state.drawn = true;
   schedulePredict();
 }
 $("#clear").addEventListener("click", clearPad);
 
-let timer = null;
+// Predict while drawing: at most every 250 ms during a stroke, and 100 ms after the last change.
+let timer = null, lastSent = 0;
 function schedulePredict() {
   clearTimeout(timer);
-  timer = setTimeout(() => pad.toBlob((blob) => predict(blob, false)), 120);
+  const send = () => { lastSent = Date.now(); pad.toBlob((blob) => predict(blob, false)); };
+  if (Date.now() - lastSent > 250) send();
+  timer = setTimeout(send, 100);
 }
 let inflight = 0;
 async function predict(blob, upload) {
