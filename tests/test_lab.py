@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -275,9 +276,12 @@ def test_numnet_lab_command_prints_a_url_and_serves(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url.split("?")[0], timeout=10)
         assert e.value.code == 403
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
+        assert proc.wait(10) == 0 and "stopped" in proc.stderr.read()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
     bad = subprocess.run([sys.executable, "-m", "numnet", "lab", "--no-browser", str(tmp_path / "none.npz")],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("numnet: error: ")
