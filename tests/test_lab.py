@@ -128,6 +128,8 @@ def test_too_many_pixels_are_refused_before_decoding(server, tmp_path):
     ("/static/../server.py", 404),
     ("/api/errors/image.png?index=-1", 404),
     ("/api/errors/image.png?index=../../x", 400),
+    ("/api/play/events?since=-3", 400),
+    ("/api/inside/weights.png?model=tiny.npz&count=abc", 400),
 ])
 def test_paths_outside_the_lab_are_refused(server, path, expected):
     assert request(server, path)[0] == expected
@@ -252,6 +254,7 @@ def test_inside_and_playground(server):
     assert status == 200 and r["activations"][0]["units"] == 32 and len(r["gradients"]) == 2
     status, _, png = request(server, "/api/inside/weights.png?model=tiny.npz&count=16")
     assert status == 200 and Image.open(io.BytesIO(png)).size[0] > 28 * 16
+    assert request(server, "/api/inside/weights.png?model=tiny.npz&count=0")[0] == 200
     status, p = get_json(server, "/api/play", json.dumps({"dataset": "circles", "epochs": 20, "hidden": "4",
                                                           "optimizers": ["sgd", "adam"]}).encode())
     assert status == 200 and len(p["points"]) == 300

@@ -293,7 +293,7 @@ class Lab:
     def weights_png(self, name, count=64) -> bytes:
         """The first Dense layer's weights into `count` hidden units as 28x28 tiles (blue < 0 < red)."""
         net = self.model(name)
-        W = np.asarray(net.layers[0].params["W"], dtype=np.float64)[:, :count]
+        W = np.asarray(net.layers[0].params["W"], dtype=np.float64)[:, :max(1, count)]
         n = W.shape[1]
         cols = min(n, 16)
         rows = math.ceil(n / cols)

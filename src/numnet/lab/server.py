@@ -242,9 +242,12 @@ class Handler(BaseHTTPRequestHandler):
 # ---------------------------------------------------------------------------------------------- routes
 def _int(q, key, default=0):
     try:
-        return int(q.get(key, default))
+        value = int(q.get(key, default))
     except ValueError:
         raise LabError(f"{key} must be an integer") from None
+    if value < 0:
+        raise LabError(f"{key} must be >= 0")
+    return value
 
 
 def _opt_digit(q, key):
