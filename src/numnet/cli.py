@@ -1,4 +1,4 @@
-"""The `numnet` command line: train, evaluate, predict, gradcheck, plot, recipes, compare-optimizers.
+"""The `numnet` command line: train, evaluate, predict, gradcheck, plot, recipes, compare-optimizers, lab.
 Each handler parses, calls the library (runs/, model/, report/) and prints; no training logic lives here.
 
 A user error prints one line, `numnet: error: ...`, and exits with status 2; never a traceback.
@@ -178,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--course-data", action="store_true",
                     help="optimizer comparison on the course notebook's own points, initial weights and mini-batch "
                          "order (float64), replayed exactly, instead of numnet's seeded generator")
+    lb = sub.add_parser("lab", help="a local web page: draw digits, train with live curves, look inside, playground, "
+                                    "tag mistakes",
+                        description="Start the lab on this machine and open it in the browser. The printed URL holds a "
+                                    "random token; every request needs it.")
+    lb.add_argument("model", nargs="?", help="a model file to start with (default: the .npz models in --dir; "
+                                             "the lab trains one otherwise)")
+    lb.add_argument("--port", type=int, default=8765, help="port (the next free one is used when taken; 0: any)")
+    lb.add_argument("--host", default="127.0.0.1", help="address to listen on, also accepted in the Host header "
+                                                         "(default 127.0.0.1: this machine only)")
+    lb.add_argument("--dir", default=".", metavar="DIR", help="the lab's working directory: trained models and "
+                                                               "errors.csv go here (default: the current one)")
+    lb.add_argument("--no-browser", action="store_true", help="do not open a browser")
     return p
 
 
@@ -388,8 +400,29 @@ def _print_results(res):
             print(f"  {name:<28} train accuracy {100 * r['accuracy']:6.2f}%  {r.get('seconds', 0):6.1f}s{extra}")
 
 
+def cmd_lab(args) -> int:
+    from .lab import make_server, open_browser
+
+    if not 0 <= args.port <= 65535:
+        raise UserError("--port must be in 0-65535")
+    server = make_server(args.dir, args.model, host=args.host, port=args.port)
+    url = server.url()
+    print(f"numnet lab: serving {server.lab.workdir} at\n    {url}\n(Ctrl-C to stop)", flush=True)
+    if not args.no_browser:
+        open_browser(url)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        print("numnet lab: stopped", file=sys.stderr)
+    finally:
+        server.lab.close()
+        server.server_close()
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "gradcheck": cmd_gradcheck,
-            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare}
+            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare,
+            "lab": cmd_lab}
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

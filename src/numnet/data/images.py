@@ -13,7 +13,7 @@ from ..utils.checks import float_dtype
 from ..utils.files import write_bytes_atomic
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["load_digit", "load_digits", "digit_to_image"]
+__all__ = ["load_digit", "load_digits", "digit_to_image", "ImageTooLarge"]
 
 _SIZE = 28  # canvas side
 _BOX = 20  # the digit's larger side after fitting (as in MNIST)
@@ -29,32 +29,46 @@ class _TooLarge(Exception):
     pass
 
 
-def _open_gray(path: Path) -> np.ndarray:
-    """Read any image Pillow can open as grayscale float64 in [0, 1] (alpha composited on white)."""
-    if not path.exists():
-        raise FileNotFoundError(f"image file not found: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a directory, not an image")
+class ImageTooLarge(ValueError):
+    """The image has more pixels than allowed (refused from its header, before decoding)."""
+
+
+def _open_gray(path, name=None, max_pixels=None) -> np.ndarray:
+    """Read any image Pillow can open as grayscale float64 in [0, 1] (alpha composited on white).
+    `path`: a file path or a binary file object; `max_pixels`: refuse larger images before decoding them."""
+    name = path if name is None else name
+    if isinstance(path, Path):
+        if not path.exists():
+            raise FileNotFoundError(f"image file not found: {path}")
+        if path.is_dir():
+            raise ValueError(f"{path}: is a directory, not an image")
     try:
         with warnings.catch_warnings():
             # numnet checks the size itself (below), before decoding, with its own message
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 w, h = img.size
+                if max_pixels is not None and w * h > max_pixels:
+                    raise ImageTooLarge(f"{name}: {w}x{h} pixels is more than the {max_pixels / 1e6:g} megapixels "
+                                        f"allowed")
                 if w * h > MAX_IMAGE_PIXELS and img.format == "JPEG":
                     img.draft("L", (w // 8, h // 8))  # decode at 1/2, 1/4 or 1/8 scale
                     w, h = img.size
                 if w * h > MAX_IMAGE_PIXELS:
-                    raise _TooLarge(f"{path}: image is {w}x{h} pixels, more than numnet decodes "
+                    raise _TooLarge(f"{name}: image is {w}x{h} pixels, more than numnet decodes "
                                     f"({MAX_IMAGE_PIXELS // 10**6} megapixels); crop or shrink it first")
                 img.load()
                 if max(img.size) > _WORKING_SIDE:
                     img.thumbnail((_WORKING_SIDE, _WORKING_SIDE), Image.Resampling.BOX)
                 img = ImageOps.exif_transpose(img)  # phone photos: honour the orientation tag
     except _TooLarge as exc:
-        raise ValueError(str(exc)) from None
+        raise ImageTooLarge(str(exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from None
+        if isinstance(exc, ImageTooLarge):
+            raise
+        if isinstance(exc, Image.DecompressionBombError):
+            raise ImageTooLarge(f"{name}: too many pixels ({exc})") from None
+        raise ValueError(f"{name}: not a readable image ({exc})") from None
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16-bit or float grayscale
         gray = np.asarray(img, dtype=np.float64)
         return np.clip(gray / (65535.0 if gray.max() > 255 else 255.0), 0.0, 1.0)
@@ -119,8 +133,11 @@ def _normalise(gray: np.ndarray, invert, name) -> np.ndarray:
     return canvas
 
 
-def load_digit(path, invert="auto", dtype="float32") -> np.ndarray:
+def load_digit(path, invert="auto", dtype="float32", max_pixels=None) -> np.ndarray:
     """Load a photo/scan of one digit as an MNIST-style (784,) vector in [0, 1].
+
+    `path`: a file path, the image file's bytes, or a binary file object. `max_pixels`: refuse (ImageTooLarge)
+    an image with more pixels, from its header, before decoding it.
 
     Grayscale, polarity fixed to bright ink on black (invert="auto" inverts when the border
     is brighter than the inside), contrast stretched, cropped to the ink, fitted in a 20x20
@@ -129,8 +146,13 @@ def load_digit(path, invert="auto", dtype="float32") -> np.ndarray:
     if not (isinstance(invert, (bool, np.bool_)) or (isinstance(invert, str) and invert == "auto")):
         raise ValueError(f"invert must be 'auto', True or False, got {invert!r}")
     dt = float_dtype(dtype)
-    path = Path(os.fspath(path))
-    return _normalise(_open_gray(path), invert, path).reshape(_SIZE * _SIZE).astype(dt)
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        source, name = io.BytesIO(path), "image"
+    elif hasattr(path, "read"):
+        source, name = path, getattr(path, "name", "image")
+    else:
+        source = name = Path(os.fspath(path))
+    return _normalise(_open_gray(source, name, max_pixels), invert, name).reshape(_SIZE * _SIZE).astype(dt)
 
 
 def load_digits(paths, invert="auto", dtype="float32") -> np.ndarray:

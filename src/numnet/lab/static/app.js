@@ -1,0 +1,482 @@
+// numnet lab: plain JavaScript, no libraries. The server wants its token: it came in the URL (kept in a
+// cookie by the server); we also send it as a header and drop it from the address bar.
+"use strict";
+
+const params = new URLSearchParams(location.search);
+const TOKEN = params.get("token");
+if (TOKEN) history.replaceState(null, "", location.pathname);
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, props = {}, children = []) => {
+  const e = Object.assign(document.createElement(tag), props);
+  for (const c of children) e.append(c);
+  return e;
+};
+const COLORS = ["#d9534f", "#3b6fd8", "#3a9a48", "#b65fc4", "#e39a1c"];
+const LIGHT = [[242, 190, 188], [190, 206, 242], [190, 226, 194], [228, 200, 234], [246, 220, 170]];
+const state = { models: [], drawn: false, panel: "draw", training: null, play: null };
+
+function say(text) { $("#message").textContent = text || ""; }
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  if (TOKEN) headers["X-Lab-Token"] = TOKEN;
+  if (opts.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(opts.json);
+  }
+  const r = await fetch(path, { method: opts.method || (opts.body ? "POST" : "GET"), body: opts.body,
+                                headers, credentials: "same-origin" });
+  const type = r.headers.get("Content-Type") || "";
+  const data = type.startsWith("application/json") ? await r.json() : await r.blob();
+  if (!r.ok) throw new Error((data && data.error) || `${r.status} ${r.statusText}`);
+  return data;
+}
+
+const model = () => $("#model").value;
+const q = (extra = {}) => new URLSearchParams(Object.assign({ model: model() }, extra)).toString();
+
+// ------------------------------------------------------------------ models and tabs
+async function refreshModels(select) {
+  const s = await api("/api/state");
+  state.models = s.models;
+  const pick = $("#model");
+  const keep = select || pick.value;
+  pick.replaceChildren(...s.models.map((m) => el("option", { value: m, textContent: m })));
+  if (s.models.includes(keep)) pick.value = keep;
+  $("#no-model").hidden = s.models.length > 0;
+  return s;
+}
+
+function showPanel(name) {
+  state.panel = name;
+  for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.panel === name);
+  for (const p of document.querySelectorAll(".panel")) p.classList.toggle("active", p.id === `panel-${name}`);
+  say("");
+  if (name === "inside") loadInside();
+  if (name === "errors") loadErrors();
+}
+for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showPanel(b.dataset.panel));
+$("#model").addEventListener("change", () => {
+  if (state.drawn) schedulePredict();
+  if (state.panel === "inside") loadInside();
+  if (state.panel === "errors") loadErrors();
+});
+
+// ------------------------------------------------------------------ draw
+const pad = $("#pad");
+const ctx = pad.getContext("2d");
+function clearPad() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, pad.width, pad.height);
+  state.drawn = false;
+  $("#pred-digit").textContent = "";
+  renderBars(null);
+  $("#seen").getContext("2d").clearRect(0, 0, 168, 168);
+  $("#hidden").replaceChildren();
+}
+clearPad();
+let last = null;
+function pos(ev) {
+  const r = pad.getBoundingClientRect();
+  return [(ev.clientX - r.left) * pad.width / r.width, (ev.clientY - r.top) * pad.height / r.height];
+}
+pad.addEventListener("pointerdown", (ev) => {
+  pad.setPointerCapture(ev.pointerId);
+  last = pos(ev);
+  stroke(last, last);
+});
+pad.addEventListener("pointermove", (ev) => {
+  if (!last) return;
+  const p = pos(ev);
+  stroke(last, p);
+  last = p;
+});
+for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => { last = null; });
+function stroke(a, b) {
+  ctx.strokeStyle = ctx.fillStyle = "#000";
+  ctx.lineWidth = 18;
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.beginPath();
+  if (a[0] === b[0] && a[1] === b[1]) { // a dot: a zero-length line is not stroked
+    ctx.arc(a[0], a[1], 9, 0, 2 * Math.PI);
+    ctx.fill();
+  } else {
+    ctx.moveTo(a[0], a[1]);
+    ctx.lineTo(b[0], b[1]);
+    ctx.stroke();
+  }
+  state.drawn = true;
+  schedulePredict();
+}
+$("#clear").addEventListener("click", clearPad);
+
+// Predict while drawing: at most every 250 ms during a stroke, and 100 ms after the last change.
+let timer = null, lastSent = 0;
+function schedulePredict() {
+  clearTimeout(timer);
+  const send = () => { lastSent = Date.now(); pad.toBlob((blob) => predict(blob, false)); };
+  if (Date.now() - lastSent > 250) send();
+  timer = setTimeout(send, 100);
+}
+let inflight = 0;
+async function predict(blob, upload) {
+  if (!model()) { say("no model yet: train a quick model first"); return; }
+  const n = ++inflight;
+  try {
+    const r = await api(`/api/predict?${q()}`, { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" } });
+    if (n !== inflight) return; // a newer drawing is on its way
+    say("");
+    $("#pred-digit").textContent = r.digit;
+    renderBars(r.probabilities);
+    renderSeen(r.input);
+    renderHidden(r.hidden);
+  } catch (e) {
+    if (n === inflight) say(e.message);
+  }
+}
+$("#upload").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  ev.target.value = "";
+  if (!file) return;
+  if (file.size > 5 * 1024 * 1024) { say(`${file.name} is larger than 5 MB`); return; }
+  const url = URL.createObjectURL(file);
+  const img = new Image();
+  img.onload = () => {
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, pad.width, pad.height);
+    const s = Math.min(pad.width / img.width, pad.height / img.height);
+    ctx.drawImage(img, (pad.width - img.width * s) / 2, (pad.height - img.height * s) / 2, img.width * s, img.height * s);
+    URL.revokeObjectURL(url);
+  };
+  img.src = url;
+  state.drawn = false;
+  predict(file, true);
+});
+
+function renderBars(p) {
+  const best = p ? p.indexOf(Math.max(...p)) : -1;
+  $("#bars").replaceChildren(...Array.from({ length: 10 }, (_, k) => {
+    const v = p ? p[k] : 0;
+    return el("div", { className: "bar" + (k === best ? " top" : ""), id: `bar-${k}` }, [
+      el("span", { className: "label", textContent: k }),
+      el("span", { className: "track" }, [el("span", { className: "fill", style: `width:${(100 * v).toFixed(1)}%;display:block` })]),
+      el("span", { className: "value", textContent: p ? (100 * v).toFixed(1) + "%" : "" }),
+    ]);
+  }));
+}
+
+function grayCanvas(canvas, values, cols, rows, cell, max) {
+  canvas.width = cols * cell;
+  canvas.height = rows * cell;
+  const c = canvas.getContext("2d");
+  c.fillStyle = "#000";
+  c.fillRect(0, 0, canvas.width, canvas.height);
+  const m = max || Math.max(1e-9, ...values);
+  values.forEach((v, i) => {
+    const g = Math.round(255 * Math.max(0, Math.min(1, v / m)));
+    c.fillStyle = `rgb(${g},${g},${g})`;
+    c.fillRect((i % cols) * cell, Math.floor(i / cols) * cell, cell, cell);
+  });
+}
+function renderSeen(x) { grayCanvas($("#seen"), x, 28, 28, 6, 1); }
+function renderHidden(layers) {
+  $("#hidden").replaceChildren(...layers.map((h, i) => {
+    const cols = Math.ceil(Math.sqrt(h.length));
+    const canvas = el("canvas", { title: `hidden layer ${i + 1}: ${h.length} units` });
+    grayCanvas(canvas, h, cols, Math.ceil(h.length / cols), Math.max(4, Math.floor(160 / cols)));
+    return el("figure", { style: "display:inline-block;margin:0 12px 0 0" },
+              [canvas, el("figcaption", { className: "hint", textContent: `layer ${i + 1} (${h.length} units)` })]);
+  }));
+}
+
+$("#quick-train").addEventListener("click", async () => {
+  try {
+    $("#quick-train").disabled = true;
+    await startRun("/api/train/quick", {});
+  } catch (e) { say(e.message); $("#quick-train").disabled = false; }
+});
+
+// ------------------------------------------------------------------ charts
+function drawChart(canvas, series, opts = {}) {
+  const c = canvas.getContext("2d");
+  const W = canvas.width, H = canvas.height, L = 46, B = 24, T = 8, R = 10;
+  c.clearRect(0, 0, W, H);
+  const pts = series.flatMap((s) => s.points);
+  canvas.dataset.points = String(pts.length);
+  c.strokeStyle = "#ccd";
+  c.strokeRect(L, T, W - L - R, H - T - B);
+  c.fillStyle = "#667";
+  c.font = "11px sans-serif";
+  if (!pts.length) { c.fillText(opts.empty || "no data yet", L + 10, T + 20); return; }
+  let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
+  let [y0, y1] = opts.yrange || [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
+  if (opts.xmax) x1 = Math.max(x1, opts.xmax);
+  if (opts.xmin !== undefined) x0 = Math.min(x0, opts.xmin);
+  if (x1 === x0) x1 = x0 + 1;
+  if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+  const X = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
+  const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  for (let k = 0; k <= 4; k++) {
+    const y = y0 + (y1 - y0) * k / 4;
+    c.fillText(opts.percent ? (100 * y).toFixed(1) + "%" : y.toPrecision(3), 2, Y(y) + 4);
+    c.strokeStyle = "#eef";
+    c.beginPath(); c.moveTo(L, Y(y)); c.lineTo(W - R, Y(y)); c.stroke();
+  }
+  c.fillText(`${x0.toPrecision(3)}`, L, H - 6);
+  c.fillText(`${x1.toPrecision(3)} ${opts.xlabel || ""}`, W - R - 80, H - 6);
+  series.forEach((s, k) => {
+    c.strokeStyle = c.fillStyle = s.color || COLORS[k % COLORS.length];
+    c.lineWidth = 1.5;
+    c.beginPath();
+    s.points.forEach((p, i) => (i ? c.lineTo(X(p[0]), Y(p[1])) : c.moveTo(X(p[0]), Y(p[1]))));
+    c.stroke();
+    if (s.dots) for (const p of s.points) { c.beginPath(); c.arc(X(p[0]), Y(p[1]), 3, 0, 7); c.fill(); }
+    if (s.label) c.fillText(s.label, L + 8 + 90 * k, T + 14);
+  });
+}
+
+// ------------------------------------------------------------------ train
+function resetTraining() {
+  state.training = { cost: [], acc: [], epochs: 1, seen: 0, es: null };
+  redrawTraining();
+}
+function redrawTraining() {
+  const t = state.training;
+  drawChart($("#cost-chart"), [{ points: t.cost, color: COLORS[1] }], { xlabel: "epochs", xmin: 0, xmax: t.epochs });
+  drawChart($("#acc-chart"), [{ points: t.acc, color: COLORS[2], dots: true }],
+            { percent: true, xlabel: "epochs", xmin: 0, xmax: t.epochs, empty: "a point after each epoch" });
+}
+function trainingEvent(ev) {
+  const t = state.training;
+  t.seen = ev.i + 1;
+  if (ev.type === "begin") { t.epochs = ev.epochs; $("#train-status").textContent = `training on ${ev.n_train} images...`; }
+  if (ev.type === "batch") t.cost.push([ev.x, ev.cost]);
+  if (ev.type === "epoch") {
+    const acc = ev.val_accuracy !== null && ev.val_accuracy !== undefined ? ev.val_accuracy : ev.train_accuracy;
+    if (acc !== null && acc !== undefined) t.acc.push([ev.epoch, acc]);
+    $("#train-status").textContent = `epoch ${ev.epoch}/${t.epochs}` +
+      (acc != null ? `: validation accuracy ${(100 * acc).toFixed(2)}%` : "");
+  }
+  if (ev.type === "done") {
+    $("#train-status").textContent = `${ev.stopped ? "stopped" : "done"} after ${ev.epochs} epoch(s): ` +
+      (ev.test_accuracy != null ? `test accuracy ${(100 * ev.test_accuracy).toFixed(2)}%, ` : "") + `saved ${ev.model}`;
+    refreshModels(ev.model).then(() => { if (state.drawn) schedulePredict(); });
+    $("#no-model").hidden = true;
+  }
+  if (ev.type === "error") { $("#train-status").textContent = ev.message; say(ev.message); $("#quick-train").disabled = false; }
+  if (!$("#no-model").hidden) $("#quick-status").textContent = $("#train-status").textContent;
+  redrawTraining();
+}
+function follow(since) {
+  const t = state.training;
+  if (t.es) t.es.close();
+  $("#train-start").disabled = true;
+  $("#train-stop").disabled = false;
+  const es = new EventSource(`/api/train/events?since=${since}`);
+  t.es = es;
+  es.onmessage = (m) => {
+    const ev = JSON.parse(m.data);
+    if (ev.type === "end" || ev.type === "idle") {
+      es.close();
+      $("#train-start").disabled = false;
+      $("#train-stop").disabled = true;
+      return;
+    }
+    trainingEvent(ev);
+  };
+  es.onerror = () => { if (es.readyState === EventSource.CLOSED) { $("#train-start").disabled = false; } };
+}
+function fillForm(settings) {
+  const form = $("#train-form");
+  for (const key of ["sizes", "optimizer", "lr", "epochs", "batch_size", "train_size"]) {
+    const v = settings[key];
+    form.elements[key].value = v === null || v === undefined ? "" : Array.isArray(v) ? v.join(",") : v;
+  }
+}
+async function startRun(path, body) {
+  const r = await api(path, { json: body });
+  fillForm(r.settings);
+  resetTraining();
+  $("#train-status").textContent = `starting ${r.model}...`;
+  follow(0);
+  return r;
+}
+$("#train-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const body = Object.fromEntries(new FormData(ev.target).entries());
+  try { await startRun("/api/train", body); say(""); } catch (e) { say(e.message); }
+});
+$("#recipe").addEventListener("change", async (ev) => {
+  try {
+    fillForm(await api(`/api/recipe?name=${encodeURIComponent(ev.target.value)}`));
+    $("#recipe-note").textContent = ev.target.value
+      ? `${ev.target.value}: its other settings (regularisation, schedule, ...) apply too.` : "numnet's defaults.";
+  } catch (e) { say(e.message); }
+});
+$("#train-stop").addEventListener("click", () => api("/api/train/stop", { json: {} }).catch((e) => say(e.message)));
+
+// ------------------------------------------------------------------ inside
+async function loadInside() {
+  if (!model()) { say("no model yet"); return; }
+  $("#weights").src = `/api/inside/weights.png?${q({ count: 64, t: Date.now() })}`;
+  try {
+    const r = await api(`/api/inside?${q()}`);
+    $("#inside-images").textContent = `(${r.images} test images, sizes ${r.sizes.join("-")})`;
+    $("#histograms").replaceChildren(...r.activations.map((a) => {
+      const canvas = el("canvas", { width: 340, height: 110 });
+      const c = canvas.getContext("2d");
+      const max = Math.max(...a.counts);
+      const w = 300 / a.counts.length;
+      c.fillStyle = COLORS[1];
+      a.counts.forEach((n, k) => { const h = 80 * Math.sqrt(n / max); c.fillRect(30 + k * w, 88 - h, w - 1, h); });
+      c.fillStyle = "#445";
+      c.font = "11px sans-serif";
+      c.fillText(`layer ${a.layer}: ${a.units} units, mean ${a.mean.toFixed(3)}, ${(100 * a.zero_fraction).toFixed(0)}% zeros, ${a.dead_units} dead`, 4, 10);
+      c.fillText(a.edges[0].toPrecision(2), 24, 104);
+      c.fillText(a.edges[a.edges.length - 1].toPrecision(2), 300, 104);
+      return canvas;
+    }));
+    const head = el("tr", {}, ["layer", "shape", "‖W‖", "‖∇W‖", "ratio"].map((t) => el("th", { textContent: t })));
+    $("#grad-table").replaceChildren(head, ...r.gradients.map((g) => el("tr", {}, [
+      g.layer, g.shape.join("×"), g.weight_norm.toFixed(3), g.grad_norm.toExponential(2),
+      g.ratio == null ? "-" : g.ratio.toExponential(2)].map((t) => el("td", { textContent: t })))));
+    say("");
+  } catch (e) { say(e.message); }
+}
+
+// ------------------------------------------------------------------ playground
+async function startPlay(ev) {
+  ev && ev.preventDefault();
+  const body = Object.fromEntries(new FormData($("#play-form")).entries());
+  body.optimizers = [...document.querySelectorAll("#play-opts input:checked")].map((i) => i.value);
+  try {
+    const r = await api("/api/play", { json: body });
+    say("");
+    state.play = Object.assign(r, { since: 0, costs: {}, canvases: {} });
+    $("#boundaries").replaceChildren(...r.optimizers.map((o, k) => {
+      const canvas = el("canvas", { width: 192, height: 192 });
+      state.play.canvases[o] = canvas;
+      state.play.costs[o] = [];
+      drawBoundary(o, null);
+      return el("figure", {}, [canvas, el("figcaption", { id: `play-cap-${o}`, textContent: o, style: `color:${COLORS[k % 5]}` })]);
+    }));
+    pollPlay();
+  } catch (e) { say(e.message); }
+}
+function drawBoundary(opt, snap) {
+  const p = state.play, canvas = p.canvases[opt], c = canvas.getContext("2d");
+  const cell = canvas.width / p.side;
+  c.fillStyle = "#fff";
+  c.fillRect(0, 0, canvas.width, canvas.height);
+  if (snap) snap.grid.forEach((k, i) => {
+    const [r, g, b] = LIGHT[k % 5], f = 0.35 + 0.65 * (snap.confidence[i] - 1 / p.classes) / (1 - 1 / p.classes);
+    c.fillStyle = `rgb(${255 - (255 - r) * f},${255 - (255 - g) * f},${255 - (255 - b) * f})`;
+    c.fillRect((i % p.side) * cell, Math.floor(i / p.side) * cell, cell + 0.5, cell + 0.5);
+  });
+  const [x0, x1, y0, y1] = p.extent;
+  p.points.forEach(([x, y], i) => {
+    c.fillStyle = COLORS[p.labels[i] % 5];
+    c.beginPath();
+    c.arc((x - x0) / (x1 - x0) * canvas.width, (1 - (y - y0) / (y1 - y0)) * canvas.height, 2.5, 0, 7);
+    c.fill();
+  });
+}
+async function pollPlay() {
+  const p = state.play;
+  if (!p) return;
+  try {
+    const r = await api(`/api/play/events?since=${p.since}`);
+    if (state.play !== p) return;
+    const latest = {};
+    for (const ev of r.events) {
+      p.since = ev.i + 1;
+      if (ev.type === "snapshot") { latest[ev.optimizer] = ev; if (ev.cost !== null) p.costs[ev.optimizer].push([ev.epoch, ev.cost]); }
+      if (ev.type === "error") say(ev.message);
+    }
+    for (const [o, ev] of Object.entries(latest)) {
+      drawBoundary(o, ev);
+      $(`#play-cap-${o}`).textContent = `${o}: epoch ${ev.epoch}, accuracy ${(100 * ev.accuracy).toFixed(1)}%`;
+    }
+    drawChart($("#play-chart"), p.optimizers.map((o, k) => ({ points: p.costs[o], label: o, color: COLORS[k % 5] })),
+              { xlabel: "epochs", xmin: 0, xmax: p.epochs });
+    if (r.status === "running" || r.events.length) setTimeout(pollPlay, 200);
+  } catch (e) { say(e.message); }
+}
+$("#play-form").addEventListener("submit", startPlay);
+$("#play-stop").addEventListener("click", () => api("/api/play/stop", { json: {} }).catch((e) => say(e.message)));
+
+// ------------------------------------------------------------------ errors
+const filters = { true: "all", predicted: "all" };
+for (const [id, key] of [["#f-true", "true"], ["#f-pred", "predicted"]]) {
+  const s = $(id);
+  s.append(el("option", { value: "all", textContent: "all" }), ...Array.from({ length: 10 }, (_, k) => el("option", { value: k, textContent: k })));
+  s.addEventListener("change", () => { filters[key] = s.value; loadMistakes(); markCell(); });
+}
+async function loadErrors() {
+  if (!model()) { say("no model yet"); return; }
+  try {
+    const r = await api(`/api/errors/confusion?${q()}`);
+    $("#errors-acc").textContent = `(${model()}: test accuracy ${(100 * r.accuracy).toFixed(2)}%)`;
+    const C = r.confusion;
+    const offmax = Math.max(1, ...C.flatMap((row, i) => row.filter((_, j) => j !== i)));
+    const head = el("tr", {}, [el("th", { textContent: "t\\p" }), ...C.map((_, j) => el("th", { textContent: j }))]);
+    $("#confusion").replaceChildren(head, ...C.map((row, i) => el("tr", {}, [el("th", { textContent: i }), ...row.map((n, j) => {
+      const a = i === j ? 0 : Math.min(1, n / offmax);
+      const td = el("td", { textContent: n, id: `cell-${i}-${j}` });
+      td.style.background = i === j ? "#e4ecfa" : `rgba(217,83,79,${0.08 + 0.8 * a})`;
+      td.addEventListener("click", () => {
+        filters.true = String(i); filters.predicted = String(j);
+        $("#f-true").value = filters.true; $("#f-pred").value = filters.predicted;
+        markCell();
+        loadMistakes();
+      });
+      return td;
+    })])));
+    markCell();
+    loadMistakes();
+  } catch (e) { say(e.message); }
+}
+function markCell() {
+  for (const td of document.querySelectorAll("#confusion td")) td.classList.remove("selected");
+  const cell = $(`#cell-${filters.true}-${filters.predicted}`);
+  if (cell) cell.classList.add("selected");
+}
+async function loadMistakes() {
+  try {
+    const r = await api(`/api/errors/mistakes?${q({ true: filters.true, predicted: filters.predicted })}`);
+    $("#mistake-count").textContent = `(${r.total} mistakes${r.total > r.mistakes.length ? `, the ${r.mistakes.length} most confident shown` : ""})`;
+    $("#gallery").replaceChildren(...r.mistakes.map((m) => {
+      const input = el("input", { value: m.tags, placeholder: "tags", className: "tag-input" });
+      const card = el("div", { className: "mistake", id: `mistake-${m.index}` }, [
+        el("img", { src: `/api/errors/image.png?index=${m.index}`, alt: `test image ${m.index}` }),
+        el("div", { textContent: `#${m.index}: ${m.true} → ${m.predicted} (${(100 * m.confidence).toFixed(0)}%)` }), input]);
+      const save = async () => {
+        try {
+          await api("/api/errors/tag", { json: { model: model(), index: m.index, tags: input.value } });
+          card.classList.add("saved");
+        } catch (e) { say(e.message); }
+      };
+      input.addEventListener("keydown", (ev) => { card.classList.remove("saved"); if (ev.key === "Enter") save(); });
+      input.addEventListener("change", save);
+      return card;
+    }));
+  } catch (e) { say(e.message); }
+}
+
+// ------------------------------------------------------------------ start
+(async () => {
+  try {
+    const s = await refreshModels();
+    for (const r of s.recipes) $("#recipe").append(el("option", { value: r, textContent: r }));
+    $("#optimizer").replaceChildren(...s.optimizers.map((o) => el("option", { value: o, textContent: o })));
+    $("#optimizer").value = "adam";
+    $("#play-opts").append(...s.optimizers.map((o) => el("label", {}, [
+      el("input", { type: "checkbox", value: o, checked: o !== "rmsprop" }), o])));
+    resetTraining();
+    const t = await api("/api/train/status");
+    for (const ev of t.events) trainingEvent(ev);
+    if (t.status === "running") follow(t.events.length);
+    document.body.dataset.ready = "1";
+  } catch (e) { say(e.message); }
+})();
