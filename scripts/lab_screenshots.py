@@ -72,8 +72,9 @@ def main(argv=None):
             driver.find_element(By.ID, "quick-train").click()
             wait(driver, lambda d: d.find_element(By.ID, "model").get_attribute("value"), 240)
             draw(driver, TWO)
-            wait(driver, lambda d: d.find_element(By.ID, "pred-digit").text != "")
-            time.sleep(0.5)
+            time.sleep(0.5)  # past the 100 ms debounce: the last request has been sent
+            wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-shown")
+                 == d.find_element(By.TAG_NAME, "body").get_attribute("data-requested"))
             driver.save_screenshot(str(out / "draw.png"))
             driver.find_element(By.CSS_SELECTOR, "button[data-panel=train]").click()
             for name, value in {"sizes": "784,64,10", "epochs": "5", "train_size": "10000"}.items():

@@ -351,7 +351,10 @@ def test_browser_draw_a_digit_and_read_the_prediction(browser):
     ActionChains(browser, duration=10).move_to_element_with_offset(pad, -70, -90).click_and_hold() \
         .move_by_offset(70, 0).move_by_offset(70, 0).move_by_offset(-30, 60).move_by_offset(-30, 60) \
         .move_by_offset(-20, 50).release().perform()
-    wait(browser, lambda d: by_id(d, "pred-digit").text != "")
+    time.sleep(0.3)  # past the page's 100 ms debounce: the finished drawing's request is on its way
+    wait(browser, lambda d: by_id(d, "pred-digit").text != ""
+         and d.find_element("tag name", "body").get_attribute("data-shown")
+         == d.find_element("tag name", "body").get_attribute("data-requested"))
     digit = int(by_id(browser, "pred-digit").text)
     values = [by_id(browser, f"bar-{k}").text.split()[-1] for k in range(10)]
     assert all(v.endswith("%") for v in values)

@@ -123,6 +123,7 @@ let inflight = 0;
 async function predict(blob, upload) {
   if (!model()) { say("no model yet: train a quick model first"); return; }
   const n = ++inflight;
+  document.body.dataset.requested = String(n);
   try {
     const r = await api(`/api/predict?${q()}`, { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" } });
     if (n !== inflight) return; // a newer drawing is on its way
@@ -133,6 +134,8 @@ async function predict(blob, upload) {
     renderHidden(r.hidden);
   } catch (e) {
     if (n === inflight) say(e.message);
+  } finally {
+    if (n === inflight) document.body.dataset.shown = String(n); // the latest drawing's answer is on screen
   }
 }
 $("#upload").addEventListener("change", async (ev) => {
