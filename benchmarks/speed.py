@@ -58,7 +58,15 @@ CONFIGS = {
     "C": {"sizes": [784, 800, 10], "activation": "relu", "output": "softmax", "cost": "log_likelihood",
           "init": "he", "lr": 0.1, "batch_size": 128,
           "title": "[784,800,10] ReLU + softmax log-likelihood, SGD η=0.1, batch 128"},
+    "D": {"sizes": [784, 2048, 2048, 10], "activation": "relu", "output": "softmax", "cost": "log_likelihood",
+          "init": "he", "lr": 0.1, "batch_size": 256,
+          "title": "[784,2048,2048,10] ReLU + softmax log-likelihood, SGD η=0.1, batch 256"},
+    "E": {"sizes": [784, 4096, 4096, 4096, 10], "activation": "relu", "output": "softmax", "cost": "log_likelihood",
+          "init": "he", "lr": 0.1, "batch_size": 1024,
+          "title": "[784,4096,4096,4096,10] ReLU + softmax log-likelihood, SGD η=0.1, batch 1024"},
 }
+#: environment variables that size the BLAS / OpenMP thread pools (read when NumPy and PyTorch load)
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 # time to a test accuracy: numnet's fastest recipe, the same recipe in PyTorch
 TARGET_RECIPE = {"sizes": [784, 500, 10], "activation": "relu", "output": "softmax", "cost": "log_likelihood",
@@ -552,7 +560,18 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--from-json", metavar="PATH", help="time nothing: rewrite the report from a --json file of an "
                                                        "earlier run (its own command's settings)")
+    p.add_argument("--threads", metavar="LIST", help="thread scaling: e.g. 1,2,4,8,16; each count runs this script "
+                   "in a fresh process with the BLAS/OpenMP pools and PyTorch set to that many threads (numnet "
+                   "float32 and PyTorch per config; no race, no scikit-learn) and the report tabulates them")
+    p.add_argument("--torch-threads", type=int, help=argparse.SUPPRESS)  # set by --threads in each child
     args = p.parse_args(argv)
+    if args.threads:
+        try:
+            args.threads = [int(t) for t in args.threads.split(",")]
+        except ValueError:
+            p.error("--threads takes comma-separated counts, e.g. 1,2,4")
+        if not args.threads or min(args.threads) < 1:
+            p.error("--threads counts must be positive")
     if args.quick:
         args.train_size = min(args.train_size, 2000)
         args.repeats = 1
@@ -587,12 +606,60 @@ def rewrite(args, command) -> int:
     return 0
 
 
+def thread_scaling(args, command) -> int:
+    """--threads: this script once per thread count, each in a fresh process whose thread pools are that size;
+    numnet (float32) and PyTorch seconds per epoch, and the matrix products alone, side by side."""
+    import subprocess
+    import tempfile
+
+    results = {}
+    for t in args.threads:
+        log(f"--- {t} thread{'s' if t > 1 else ''} ---")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "r.json"
+            child = [sys.executable, str(Path(__file__).resolve()), "--configs", ",".join(args.configs),
+                     "--repeats", str(args.repeats), "--train-size", str(args.train_size), "--matmul-size",
+                     str(args.matmul_size), "--reference-examples", str(args.reference_examples), "--no-target",
+                     "--no-sklearn", "--no-float64", "--seed", str(args.seed), "--torch-threads", str(t),
+                     "--json", str(out)] + (["--no-torch"] if args.no_torch else [])
+            env = {**os.environ, **{v: str(t) for v in THREAD_VARS}}
+            subprocess.run(child, env=env, check=True, stdout=subprocess.DEVNULL)
+            results[t] = json.loads(out.read_text())
+    first = results[args.threads[0]]
+    L = [f"# Thread scaling: numnet and PyTorch, seconds per epoch ({first['train_size']:,} images timed, scaled to "
+         f"{EPOCH:,})", "", f"Generated {first['date']} with `{command}`.", "",
+         f"Machine: {first['machine'].get('cpu', '?')}, {first['machine'].get('usable_cores', '?')} usable cores; "
+         f"Python {first['machine'].get('python', '?')}, NumPy {first['machine'].get('numpy', '?')}.", "",
+         "Each cell: numnet / PyTorch seconds per epoch (median of the interleaved epochs); products: the matrix "
+         "products alone at the same shapes (numnet's floor). Ratio: numnet ÷ PyTorch (below 1: numnet faster).", ""]
+    rows = []
+    for t, res in results.items():
+        for key, c in res["configs"].items():
+            nn = next(r for r in c["rows"] if r["framework"] == "numnet")["s_per_epoch"]
+            tr = next((r["s_per_epoch"] for r in c["rows"] if r["framework"].startswith("PyTorch")), None)
+            rows.append((t, key, f"{nn:.3f}", "-" if tr is None else f"{tr:.3f}",
+                         "-" if tr is None else f"{nn / tr:.2f}", f"{c['products']['float32']:.3f}",
+                         f"{nn / c['products']['float32']:.2f}"))
+    L += [format_table(rows, ["threads", "config", "numnet s/epoch", "PyTorch s/epoch", "numnet ÷ PyTorch",
+                              "products alone", "numnet ÷ products"]), ""]
+    L += ["Configs: " + "; ".join(f"{k} {CONFIGS[k]['title']}" for k in args.configs) + ".", ""]
+    report = "\n".join(L)
+    print(report)
+    if args.out:
+        write_text_atomic(Path(args.out), report)
+    if args.json:
+        write_text_atomic(Path(args.json), json.dumps(results, indent=1, default=str))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/speed.py" + ("" if not (argv or sys.argv[1:]) else
                                               " " + shlex.join(argv if argv is not None else sys.argv[1:]))
     if args.from_json:
         return rewrite(args, command)
+    if args.threads:
+        return thread_scaling(args, command)
     load = load_average()
     if load and load[0] > 0.5:
         log(f"warning: load average {load[0]} before the run: other processes compete for the cores and every "
@@ -601,7 +668,7 @@ def main(argv=None) -> int:
     torch = None
     notes = []
     if not args.no_torch:
-        torch = import_torch(cores)
+        torch = import_torch(args.torch_threads or cores)
         if torch is None:
             print(f"torch not installed: {TORCH_HINT}", flush=True)
             notes.append(f"PyTorch rows skipped: torch not installed ({TORCH_HINT})")

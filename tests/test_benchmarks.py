@@ -250,3 +250,19 @@ def test_from_json_rejects_a_missing_or_broken_file(reproduce, tmp_path, content
     assert e.value.code == 2
     assert "cannot use --from-json file" in capsys.readouterr().err
     assert not (tmp_path / "R.md").exists()
+
+
+def test_thread_scaling_runs_each_count_in_its_own_process(speed, tmp_path, capsys):
+    out, raw = tmp_path / "threads.md", tmp_path / "threads.json"
+    rc = speed.main(["--threads", "1,2", "--configs", "B", "--quick", "--no-torch", "--train-size", "300",
+                     "--out", str(out), "--json", str(raw)])
+    assert rc == 0
+    results = json.loads(raw.read_text())
+    assert sorted(results) == ["1", "2"]
+    for t, res in results.items():  # each child saw its own thread-pool size
+        assert res["machine"]["env"]["OPENBLAS_NUM_THREADS"] == t and res["machine"]["env"]["OMP_NUM_THREADS"] == t
+        assert res["configs"]["B"]["rows"][0]["framework"] == "numnet"
+    text = out.read_text()
+    assert "| 1 | B |" in text and "| 2 | B |" in text
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--threads", "0,2"])
