@@ -2,6 +2,7 @@
 two-sided gradient checking. Sits on top of `nn` (its parts) and `train` (its training loop)."""
 from .gradcheck import GradCheckResult, gradcheck, gradcheck_combinations, relative_error
 from .network import Evaluation, Network, load, load_checkpoint
+from .transfer import output_head, reinitialize, transfer
 
 __all__ = ["Network", "Evaluation", "load", "load_checkpoint", "gradcheck", "gradcheck_combinations", "GradCheckResult",
-           "relative_error"]
+           "relative_error", "transfer", "reinitialize", "output_head"]
