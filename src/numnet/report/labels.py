@@ -96,3 +96,33 @@ def label_issues(net, X, y, cross_fit=0, **train) -> LabelIssues:
             raise ValueError(f"training options {', '.join(sorted(train))} need cross_fit >= 2")
         proba = net.predict_proba(X)
     return rank_label_issues(proba, y)
+
+
+def write_label_issues(issues: LabelIssues, X, out_dir, top=50, name="data"):
+    """label-issues.csv (every ranked example) and label-issues.png (a contact sheet of the top ones)."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from ..utils.files import write_text_atomic
+    from .errors import write_error_sheet
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["rank", "index", "given", "suggested", "p_given", "score", "suspect"])
+    for k, i in enumerate(issues.order):
+        w.writerow([k + 1, int(i), int(issues.given[k]), int(issues.suggested[k]), f"{issues.self_confidence[k]:.5f}",
+                    f"{issues.score[k]:.5f}", int(issues.suspect[k])])
+    write_text_atomic(out / "label-issues.csv", buf.getvalue())
+    paths = [out / "label-issues.csv"]
+    X = np.asarray(X)
+    if X.ndim == 2 and X.shape[1] == 784:
+        class Sheet:
+            index = issues.order[:top]
+            labels = [f"#{i}: given {g}, looks {s} ({p:.2f})" for i, g, s, p in
+                      zip(issues.order[:top], issues.given, issues.suggested, issues.self_confidence)]
+        paths.append(write_error_sheet(Sheet, X, out / "label-issues.png",
+                                       title=f"{name}: most likely label errors"))
+    return paths
