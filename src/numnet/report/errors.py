@@ -211,7 +211,7 @@ def format_tag_summary(rows: list[dict], tagged: TaggedMistakes) -> str:
     from ..utils.tables import format_table
 
     table = format_table([[r["tag"], r["count"], f"{100 * r['share']:.0f}%", f"{100 * r['error']:.2f}%",
-                           f"{100 * r['error_if_fixed']:.2f}%"] for r in rows],
+                           "-" if r["tag"] == "(untagged)" else f"{100 * r['error_if_fixed']:.2f}%"] for r in rows],
                          ["tag", "mistakes", "share", "error now", "error if all fixed (at best)"], markdown=False)
     lines = [f"{len(tagged.tags)} sampled mistakes of {tagged.n_errors} ({100 * tagged.error_rate:.2f}% error on "
              f"{tagged.n_examples} examples; model {tagged.model}, data {tagged.data})", table]

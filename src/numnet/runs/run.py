@@ -318,8 +318,9 @@ def _fine_tune(net, hist, cfg, X, y, validation, verbose, callbacks, say, progre
 
 def _header(cfg, recipe, net, optimizer) -> str:
     desc = S.load_recipe(recipe).get("description") if recipe else None
+    hidden = cfg["activation"] if not cfg.get("init_from") else "pretrained"
     return (f"numnet train{' --recipe ' + recipe if recipe else ''}: sizes {net.sizes}, "
-            f"{cfg['activation']} hidden, cost {net.cost.name}, {optimizer!r}, batch {cfg['batch_size']}, "
+            f"{hidden} hidden, cost {net.cost.name}, {optimizer!r}, batch {cfg['batch_size']}, "
             f"{cfg['epochs']} epochs, l2 {cfg['l2']:g}, seed {cfg['seed']}" + (f"\n  {desc}" if desc else ""))
 
 
