@@ -121,7 +121,7 @@ def write_label_issues(issues: LabelIssues, X, out_dir, top=50, name="data"):
     if X.ndim == 2 and X.shape[1] == 784:
         class Sheet:
             index = issues.order[:top]
-            labels = [f"#{i}: given {g}, looks {s} ({p:.2f})" for i, g, s, p in
+            labels = [f"#{i}: {g}→{s}? ({p:.2f})" for i, g, s, p in
                       zip(issues.order[:top], issues.given, issues.suggested, issues.self_confidence)]
         paths.append(write_error_sheet(Sheet, X, out / "label-issues.png",
                                        title=f"{name}: most likely label errors"))
