@@ -57,6 +57,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=300, help="mini-batch updates per run on task B")
     p.add_argument("--pretrain-epochs", type=int, default=3)
     p.add_argument("--hidden", default="256,64")
+    p.add_argument("--pretrain-size", type=int, help="pretrain on only the first N images of digits 0-4")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
@@ -65,8 +66,10 @@ def main(argv=None):
     ns = [int(v) for v in args.per_class.split(",")]
     seeds = [int(v) for v in args.seeds.split(",")]
     hidden = [int(v) for v in args.hidden.split(",")]
-    (X, y), _, (Xt, yt) = numnet.load_mnist(validation_size=0 + 10000)
+    (X, y), _, (Xt, yt) = numnet.load_mnist(validation_size=10000)
     XA, yA = subset(X, y, A)
+    if args.pretrain_size:
+        XA, yA = XA[:args.pretrain_size], yA[:args.pretrain_size]
     XB, yB = subset(X, y, B)
     XBt, yBt = subset(Xt, yt, B)
     t0 = time.perf_counter()
@@ -104,6 +107,7 @@ def main(argv=None):
                               "fine-tune all"]))
     if args.json:
         Path(args.json).write_text(json.dumps({f"{n}/{k}": v for (n, k), v in results.items()}, indent=1))
+    return results
 
 
 if __name__ == "__main__":
