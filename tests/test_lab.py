@@ -83,7 +83,7 @@ def test_token_is_required(server):
     assert request(server, "/", token=None)[0] == 403
     assert request(server, "/api/state", token=None)[0] == 403
     assert request(server, "/api/state", token="wrong")[0] == 403
-    assert request(server, f"/?token=wrong", token=None)[0] == 403
+    assert request(server, "/?token=wrong", token=None)[0] == 403
     assert request(server, "/api/state", token=None, headers={"Cookie": f"{server.cookie}=wrong"})[0] == 403
     status, headers, page = request(server, f"/?token={server.token}", token=None)
     assert status == 200 and b"numnet lab" in page

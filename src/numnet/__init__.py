@@ -19,14 +19,15 @@ The package tree is the architecture (imports flow down this list, never up):
 """
 import sys as _sys
 
-from .data import load_mnist, make_moons
-from .model import Evaluation, Network, gradcheck, load, load_checkpoint, numerical_gradient
+from .data import flip_labels, load_mnist, make_moons, shift_images, train_dev_split
+from .model import Evaluation, Network, gradcheck, load, load_checkpoint, numerical_gradient, transfer
 from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
                  Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
                  Sigmoid, Softmax, Standardize, Tanh)
 from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, Callback, Constant, CosineDecay, EarlyStopping,
                     ExponentialDecay, GradientHealth, GradientHealthWarning, History, InverseTimeDecay, LambdaCallback,
                     Momentum, Optimizer, Plateau, RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
+from .report.labels import label_issues
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,7 @@ __all__ = [
     "Callback", "LambdaCallback", "EarlyStopping", "TrainingDiverged", "load_checkpoint",
     "GradientHealth", "GradientHealthWarning",
     "LAYERS", "ACTIVATIONS", "COSTS", "INITIALIZERS", "OPTIMIZERS", "SCHEDULES",
+    "transfer", "label_issues", "flip_labels", "train_dev_split", "shift_images",
 ]
 
 # Module paths from before the package was laid out in folders keep working (`numnet.datasets`, ...).

@@ -141,6 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--gradient-health", action=argparse.BooleanOptionalAction, default=S,
                    help="watch gradient norms, update/weight ratios, dead and saturated units; warn with a remedy")
     d.add_argument("--seed", type=int, default=S, help="seed for the weights, shuffling, dropout and augmentation")
+    d.add_argument("--classes", type=_sizes, default=S, metavar="DIGITS",
+                   help="train on these digits only (e.g. 5,6,7,8,9), relabelled 0..k-1 in that order")
+    d.add_argument("--train-dev-size", type=int, default=S, metavar="N",
+                   help="hold out N training images (seeded) as a training-dev set; the run then reports the "
+                        "error ladder's training, training-dev, dev and test errors")
+    tr = t.add_argument_group("transfer learning")
+    tr.add_argument("--init-from", default=S, metavar="MODEL", help="start from this saved model's weights")
+    tr.add_argument("--replace-head", type=int, default=S, metavar="N",
+                    help="replace the model's output layer with a new one of N units")
+    tr.add_argument("--freeze", type=int, default=S, metavar="K",
+                    help="freeze the first K layers with parameters (never updated)")
+    tr.add_argument("--fine-tune-lr", type=float, default=S, metavar="LR",
+                    help="after training, unfreeze every layer and fine-tune at this rate")
+    tr.add_argument("--fine-tune-epochs", type=int, default=S, metavar="N",
+                    help="epochs of fine-tuning (default: --epochs)")
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model on MNIST, with error analysis")
     e.add_argument("model", help="a model file saved by numnet (.npz)")
@@ -148,6 +163,46 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--confusion", action="store_true", help="print the confusion matrix")
     e.add_argument("--worst", type=int, default=0, metavar="K", help="list the K most confident mistakes")
     e.add_argument("--worst-dir", metavar="DIR", help="also save the worst mistakes as PNG images here")
+    e.add_argument("--confusion-png", metavar="PATH", help="draw the confusion matrix into this PNG")
+    e.add_argument("--data", metavar="FILE", help="evaluate on FILE.npz (X, y) or IMAGES.idx,LABELS.idx instead")
+
+    er = sub.add_parser("errors", help="error analysis: sample mistakes to tag (sheet + CSV), or count the tags",
+                        description="numnet errors MODEL --sample 100 --out DIR writes DIR/errors.png and "
+                                    "DIR/errors.csv; fill the CSV's tags column (several: a;b), then "
+                                    "numnet errors --tags DIR/errors.csv counts them.")
+    er.add_argument("model", nargs="?", help="a model file saved by numnet (.npz)")
+    er.add_argument("--sample", type=int, default=100, metavar="K", help="number of mistakes to sample")
+    er.add_argument("--out", metavar="DIR", help="folder for errors.png and errors.csv")
+    er.add_argument("--split", choices=["test", "validation"], default="validation",
+                    help="which MNIST set (default validation: error analysis looks at the dev set)")
+    er.add_argument("--data", metavar="FILE", help="FILE.npz (X, y) or IMAGES.idx,LABELS.idx instead of MNIST")
+    er.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    er.add_argument("--tags", metavar="CSV", help="count the tags of a filled-in errors CSV (with MODEL: also "
+                                                 "check that it was written for this model and data)")
+
+    li = sub.add_parser("label-issues", help="rank examples whose label is likely wrong (confident learning)")
+    li.add_argument("model", help="a model file saved by numnet (.npz)")
+    li.add_argument("--data", default="train", metavar="SET",
+                    help="train, validation, test, FILE.npz or IMAGES.idx,LABELS.idx (default train)")
+    li.add_argument("--top", type=int, default=50, metavar="K", help="how many to list and draw")
+    li.add_argument("--out", metavar="DIR", help="write label-issues.png and label-issues.csv here")
+    li.add_argument("--cross-fit", type=int, default=0, metavar="FOLDS",
+                    help="train FOLDS fresh copies of the model's architecture for out-of-sample probabilities "
+                         "(needed when the model was trained on these labels)")
+    li.add_argument("--epochs", type=int, default=5, help="epochs of each cross-fitted copy (Adam, lr 0.001)")
+    li.add_argument("--size", type=int, metavar="N", help="use only the first N examples")
+
+    dg = sub.add_parser("diagnose", help="the error ladder: avoidable bias, variance, data mismatch, overfitting "
+                                         "to dev, and the remedies for the largest gap")
+    dg.add_argument("model", help="a model file saved by numnet (.npz)")
+    dg.add_argument("--human-error", type=float, required=True, metavar="PERCENT",
+                    help="human-level error in percent (a proxy for the Bayes error), e.g. 0.2")
+    dg.add_argument("--train-dev-size", type=int, metavar="N",
+                    help="the training-dev set of the run (numnet train --train-dev-size N --seed S)")
+    dg.add_argument("--seed", type=int, default=0, help="the run's seed (it drew the training-dev set)")
+    dg.add_argument("--train-size", type=int, metavar="N", help="the run's --train-size (first N images)")
+    dg.add_argument("--shift", choices=["none", "thick", "thin", "rotate", "invert"], default="none",
+                    help="apply this shift to the dev and test images (a data-mismatch demonstration)")
 
     pr = sub.add_parser("predict", help="classify digit images (PNG/JPEG) with a saved model")
     pr.add_argument("model", help="a model file saved by numnet (.npz)")
@@ -165,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="draw learning curves from a saved history JSON")
     pl.add_argument("history", help="a history JSON file (numnet train --history, or a checkpoint's history.json)")
     pl.add_argument("--out", default=".", metavar="DIR", help="folder for the PNG files")
+    pl.add_argument("--window", type=int, default=5, help="epochs over which the curve rules read the trends")
 
     rc = sub.add_parser("recipes", help="list the named recipes")
     rc.add_argument("--names", action="store_true", help="names only, one per line")
@@ -225,6 +281,7 @@ def cmd_train(args) -> int:
             raise
         print("numnet: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
+    _diagnosis(r, log)
     epochs = len(r.history)
     print(f"test accuracy {100 * r.test.accuracy:.2f}% (cost {r.test.cost:.4f}) after {epochs} "
           f"epoch{'' if epochs == 1 else 's'} in {r.seconds:.1f}s; model saved to {r.paths['model']}", flush=True)
@@ -232,6 +289,16 @@ def cmd_train(args) -> int:
         log("the most accurate recipe (about 99.1% test accuracy, about 4 minutes on 2 cores): "
             "numnet train --recipe best")
     return 0
+
+
+def _diagnosis(r, log) -> None:
+    """The training-curve reading and, with a training-dev set, the error ladder."""
+    log(r.curves().format())
+    if r.errors:
+        from .report.diagnosis import error_ladder
+
+        log("error ladder (human-level error unknown: numnet diagnose --human-error P):\n"
+            + error_ladder(0.0, r.errors["train"], r.errors["train_dev"], r.errors["dev"], r.errors["test"]).format())
 
 
 @contextlib.contextmanager
@@ -262,22 +329,47 @@ def _load_model(path):
     return load(path)
 
 
+def _data_for(net, split=None, data=None, size=None):
+    """(X, y, name): a MNIST split ("train", "validation", "test") or a labelled file, checked against the model."""
+    if data:
+        from .data import load_labelled
+
+        X, y = load_labelled(data, dtype=net.dtype.name)
+        name = Path(data.split(",")[0]).name
+    else:
+        from .data import load_mnist
+
+        if net.n_in != 784:
+            raise UserError(f"the model takes {net.n_in} inputs, not MNIST's 784; give --data")
+        train, val, test = load_mnist(dtype=net.dtype.name)
+        X, y = {"train": train, "validation": val, "test": test}[split]
+        name = split
+    if X.shape[1] != net.n_in:
+        raise UserError(f"{name} has {X.shape[1]} features but the model takes {net.n_in} inputs")
+    if size is not None:
+        if size < 1:
+            raise UserError("--size must be positive")
+        X, y = X[:size], y[:size]
+    return X, y, name
+
+
 def cmd_evaluate(args) -> int:
-    from .data import load_mnist
-    from .report.analysis import confusion_matrix, format_confusion, worst_mistakes
+    from .report.analysis import class_report, confusion_matrix, format_class_report, format_confusion, worst_mistakes
 
     if args.worst_dir:
         check_output_dir(args.worst_dir, "--worst-dir")
     net = _load_model(args.model)
-    if net.n_in != 784:
-        raise UserError(f"{args.model} takes {net.n_in} inputs, not MNIST's 784")
-    train, val, test = load_mnist(dtype=net.dtype.name)
-    X, y = {"train": train, "validation": val, "test": test}[args.split]
+    X, y, name = _data_for(net, args.split, args.data)
     ev = net.evaluate(X, y)
-    print(f"{args.split}: accuracy {100 * ev.accuracy:.2f}% ({round(ev.accuracy * len(X))}/{len(X)}), "
-          f"cost {ev.cost:.4f}")
+    print(f"{name}: accuracy {100 * ev.accuracy:.2f}% ({round(ev.accuracy * len(X))}/{len(X)}), cost {ev.cost:.4f}")
+    C = confusion_matrix(y, net.predict(X), classes=max(net.n_out, 2))
+    print(format_class_report(class_report(C)))
     if args.confusion:
-        print(format_confusion(confusion_matrix(y, net.predict(X), classes=net.n_out)))
+        print(format_confusion(C))
+    if args.confusion_png:
+        from .report.plots import plot_confusion
+
+        print(f"confusion matrix drawn to {plot_confusion(C, args.confusion_png, f'{name}: confusion matrix')}")
     if args.worst:
         mistakes = worst_mistakes(net, X, y, args.worst)
         print("most confident mistakes (index: true -> predicted, probability):")
@@ -288,8 +380,92 @@ def cmd_evaluate(args) -> int:
 
             Path(args.worst_dir).mkdir(parents=True, exist_ok=True)
             for i, t, p, c in mistakes:
-                digit_to_image(X[i], Path(args.worst_dir) / f"{args.split}-{i}-true{t}-pred{p}.png", scale=4)
+                digit_to_image(X[i], Path(args.worst_dir) / f"{name}-{i}-true{t}-pred{p}.png", scale=4)
             print(f"images saved to {args.worst_dir}")
+    return 0
+
+
+def cmd_errors(args) -> int:
+    from .report import errors as E
+
+    if args.tags:
+        tagged = E.read_errors_csv(args.tags)
+        if args.model:
+            net = _load_model(args.model)
+            X, y, name = _data_for(net, args.split, args.data)
+            E.check_tags_match(tagged, net, X, y, name)
+        print(E.format_tag_summary(E.tag_summary(tagged), tagged))
+        return 0
+    if not args.model or not args.out:
+        raise UserError("give MODEL and --out DIR to sample mistakes, or --tags CSV to count tags")
+    if args.sample < 1:
+        raise UserError("--sample must be positive")
+    net = _load_model(args.model)
+    X, y, name = _data_for(net, args.split, args.data)
+    sample = E.sample_mistakes(net, X, y, args.sample, seed=args.seed, data_name=name)
+    if not len(sample):
+        print(f"{name}: no mistakes to analyse")
+        return 0
+    out = Path(args.out)
+    csv_path = E.write_errors_csv(sample, out / "errors.csv")
+    sheet = E.write_error_sheet(sample, X, out / "errors.png", title=f"{len(sample)} of {sample.n_errors} mistakes "
+                                f"on {name} ({100 * sample.error_rate:.2f}% error)")
+    print(f"{name}: {sample.n_errors} mistakes of {sample.n_examples} ({100 * sample.error_rate:.2f}% error); "
+          f"sampled {len(sample)}")
+    print(f"contact sheet: {sheet}\nspreadsheet: {csv_path} (fill the tags column, several tags as a;b), then:\n"
+          f"  numnet errors {args.model} --tags {csv_path}" + (f" --data {args.data}" if args.data else
+                                                             f" --split {args.split}"))
+    return 0
+
+
+def cmd_label_issues(args) -> int:
+    from .report.labels import label_issues
+
+    if args.top < 1:
+        raise UserError("--top must be positive")
+    if args.cross_fit == 1 or args.cross_fit < 0:
+        raise UserError("--cross-fit needs at least 2 folds (or 0: use the model's own probabilities)")
+    net = _load_model(args.model)
+    split = args.data if args.data in ("train", "validation", "test") else None
+    X, y, name = _data_for(net, split, None if split else args.data, args.size)
+    train = {"epochs": args.epochs} if args.cross_fit else {}
+    issues = label_issues(net, X, y, cross_fit=args.cross_fit, **train)
+    if not args.cross_fit and split == "train":
+        print("note: the model was likely trained on these labels; --cross-fit 2 gives out-of-sample probabilities")
+    top = issues.order[:args.top]
+    print(f"{name}: {issues.n_suspects} of {len(y)} examples are suspects; the {len(top)} most likely label errors:")
+    print("   index  given  suggested  p(given)  score")
+    for k, i in enumerate(top):
+        print(f"  {i:6d}  {issues.given[k]:5d}  {issues.suggested[k]:9d}  {issues.self_confidence[k]:8.4f}  "
+              f"{issues.score[k]:.4f}")
+    if args.out:
+        from .report.labels import write_label_issues
+
+        for path in write_label_issues(issues, X, args.out, args.top, name):
+            print(f"written: {path}")
+    return 0
+
+
+def cmd_diagnose(args) -> int:
+    from .data import load_mnist, shift_images, train_dev_split
+    from .report.diagnosis import check_human_error, error_ladder
+
+    human = check_human_error(args.human_error)
+    net = _load_model(args.model)
+    if net.n_in != 784:
+        raise UserError(f"{args.model} takes {net.n_in} inputs, not MNIST's 784")
+    (X, y), (Xv, yv), (Xt, yt) = load_mnist(dtype=net.dtype.name)
+    if args.train_size:
+        X, y = X[:args.train_size], y[:args.train_size]
+    train_dev = None
+    if args.train_dev_size:
+        (X, y), train_dev = train_dev_split(X, y, args.train_dev_size, seed=args.seed)
+    if args.shift != "none":
+        Xv, Xt = shift_images(Xv, args.shift), shift_images(Xt, args.shift)
+        print(f"dev and test images shifted: {args.shift}")
+    err = {"train": 1 - net.accuracy(X, y), "dev": 1 - net.accuracy(Xv, yv), "test": 1 - net.accuracy(Xt, yt),
+           "train_dev": None if train_dev is None else 1 - net.accuracy(*train_dev)}
+    print(error_ladder(human, **err).format())
     return 0
 
 
@@ -348,9 +524,15 @@ def cmd_plot(args) -> int:
     from .report.plots import plot_history
     from .train.history import History
 
+    from .report.diagnosis import read_curves
+
     check_output_dir(args.out, "--out")
-    for p in plot_history(History.load(args.history), args.out):
+    history = History.load(args.history)
+    for p in plot_history(history, args.out):
         print(p)
+    if args.window < 3:
+        raise UserError("--window must be at least 3 epochs")
+    print(read_curves(history, window=args.window).format())
     return 0
 
 
@@ -420,9 +602,9 @@ def cmd_lab(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "gradcheck": cmd_gradcheck,
-            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare,
-            "lab": cmd_lab}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "errors": cmd_errors, "label-issues": cmd_label_issues,
+            "diagnose": cmd_diagnose, "predict": cmd_predict, "gradcheck": cmd_gradcheck,
+            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare, "lab": cmd_lab}
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

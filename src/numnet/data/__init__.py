@@ -7,11 +7,13 @@ from .augment import affine_images, expand_shifts, random_affine
 from .idx import read_idx, write_idx
 from .images import digit_to_image, load_digit, load_digits
 from .mnist import load_mnist, load_mnist_raw, mnist_dir
-from .splits import one_hot, train_val_test_split
+from .shifts import SHIFTS, flip_labels, load_labelled, shift_images
+from .splits import one_hot, train_dev_split, train_val_test_split
 from .toy import course_moons, make_circles, make_flower, make_moons, make_spirals
 
 __all__ = [
     "read_idx", "write_idx", "mnist_dir", "load_mnist_raw", "load_mnist", "one_hot", "train_val_test_split",
     "make_moons", "course_moons", "make_circles", "make_spirals", "make_flower", "expand_shifts",
-    "affine_images", "random_affine", "load_digit", "load_digits", "digit_to_image",
+    "affine_images", "random_affine", "load_digit", "load_digits", "digit_to_image", "train_dev_split",
+    "flip_labels", "shift_images", "SHIFTS", "load_labelled",
 ]

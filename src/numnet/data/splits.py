@@ -60,3 +60,22 @@ def train_val_test_split(X, y, val=0.1, test=0.1, seed=None):
     order = np.random.default_rng(seed).permutation(n)
     i_val, i_test, i_train = order[:n_val], order[n_val:n_val + n_test], order[n_val + n_test:]
     return (X[i_train], y[i_train]), (X[i_val], y[i_val]), (X[i_test], y[i_test])
+
+
+def train_dev_split(X, y, size, seed=None):
+    """Carve a training-dev set out of the training data: ((X_train, y_train), (X_train_dev, y_train_dev)).
+
+    The training-dev set has the training distribution and is never trained on: training error vs
+    training-dev error measures variance; training-dev vs dev error measures data mismatch. `size` is a
+    count or a fraction in (0, 1); the examples are drawn with default_rng(seed), the rest keep their order.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} examples but y has {y.shape[0]}")
+    n = X.shape[0]
+    k = _split_count(size, n, "train-dev size")
+    if not 0 < k < n:
+        raise ValueError(f"train-dev size must leave examples on both sides: got {k} of {n}")
+    chosen = np.zeros(n, dtype=bool)
+    chosen[np.random.default_rng(seed).choice(n, size=k, replace=False)] = True
+    return (X[~chosen], y[~chosen]), (X[chosen], y[chosen])

@@ -14,7 +14,6 @@ import secrets
 import socket
 import threading
 import traceback
-from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources

@@ -255,11 +255,20 @@ class Network:
             if not np.issubdtype(y.dtype, np.number) and y.dtype != bool:
                 raise ValueError(f"{what} must be numeric, got dtype {y.dtype}")
             Y = np.ascontiguousarray(y, dtype=self.dtype)
-            if not np.isfinite(Y).all():
-                raise ValueError(f"{what} contains NaN or infinite values")
-            if n and not regression and (Y.min() < 0 or Y.max() > 1):
+            missing = np.isnan(Y)
+            if np.isinf(Y).any():
+                raise ValueError(f"{what} contains infinite values")
+            if missing.any():
+                if not self.cost.allows_missing:
+                    raise ValueError(f"{what} contains NaN (missing) targets but the {self.cost.name} cost cannot "
+                                     f"skip them (cross_entropy with sigmoid outputs can)")
+                if n and missing.all():
+                    raise ValueError(f"{what}: every label is missing; nothing to learn from")
+            if n and not regression and (np.nanmin(Y) < 0 or np.nanmax(Y) > 1):
                 raise ValueError(f"{what} targets must lie in [0, 1] (one-hot, multi-label 0/1 or probabilities); "
                                  f"real-valued targets need an identity output and the quadratic cost")
+            if missing.any():
+                return Y, None
             one_hot = K > 1 and bool(np.all((Y == 0) | (Y == 1))) and bool(np.all(Y.sum(axis=1) == 1))
             return Y, (Y.argmax(axis=1) if one_hot else None)
         raise ValueError(f"{what} must be class indices of shape ({n},) or targets of shape ({n}, {K}), got {y.shape}")
@@ -282,8 +291,7 @@ class Network:
         lowest = next((i for i, l in enumerate(layers) if l.trainable and l.params), len(layers))
         last = layers[-1]
         if self.cost.fuses(last):
-            delta = a - Y  # δ^L = a − y for (sigmoid, cross-entropy) and (softmax, log-likelihood)
-            delta *= 1 / len(a)
+            delta = self.cost.delta(a, Y)  # δ^L = (a − y)/n for (sigmoid, cross-entropy), (softmax, log-likelihood)
         elif lowest == len(layers) - 1:
             last.backward(self.cost.grad(a, Y), need_dx=False)
             return
@@ -357,8 +365,31 @@ class Network:
             return int(np.sum((a[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
         if labels is not None:
             return int(np.sum(a.argmax(axis=1) == labels))
-        # multi-label targets: fraction of units on the right side of 0.5, counted in examples
-        return float(np.mean((a > 0.5) == (Y > 0.5), axis=1).sum())
+        # multi-label targets: fraction of units on the right side of 0.5, counted in examples; with missing
+        # targets, the fraction of the labelled entries that are right (counted in examples)
+        right = (a > 0.5) == (Y > 0.5)
+        labelled = ~np.isnan(Y)
+        if not labelled.all():
+            return float(np.sum(right & labelled) / max(int(labelled.sum()), 1) * len(a))
+        return float(np.mean(right, axis=1).sum())
+
+    def task_accuracy(self, X, y, batch_size=10000) -> np.ndarray:
+        """Multi-task accuracy: for each output unit (a yes/no task), the fraction of its labelled examples on the
+        right side of 0.5 (NaN for a task with no labelled example)."""
+        X = self.prepare_inputs(X)
+        Y, _ = self.prepare_targets(y, len(X))
+        if Y.shape[1] != self.n_out or (self.n_out > 1 and np.ndim(y) == 1):
+            raise ValueError("task accuracy needs targets of shape (n, n_out), one column per task")
+        right = np.zeros(self.n_out)
+        count = np.zeros(self.n_out)
+        for i in range(0, len(X), batch_size):
+            a = self.predict_proba(X[i:i + batch_size])
+            Yb = Y[i:i + batch_size]
+            labelled = ~np.isnan(Yb)
+            right += np.sum(((a > 0.5) == (Yb > 0.5)) & labelled, axis=0)
+            count += labelled.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, right / np.maximum(count, 1), np.nan)
 
     def evaluate(self, X, y, l2=0.0, n_train=None, batch_size=10000) -> Evaluation:
         """(cost, accuracy) on (X, y): the mean cost (plus the L2 term when l2 > 0) and the fraction correct."""

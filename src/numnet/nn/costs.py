@@ -25,6 +25,12 @@ def _softplus(z):
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
+def _missing(Y):
+    """The mask of missing (NaN) targets, or None when every target is present."""
+    missing = np.isnan(Y)
+    return missing if missing.any() else None
+
+
 class Cost:
     """Base cost. `outputs` names the output activations it is used with (the first is the default output of
     `Network.from_sizes`; all of them are gradient-checked by `numnet gradcheck`). `real_targets` says the
@@ -34,6 +40,8 @@ class Cost:
     output = None  # the activation class whose (a − Y)/n shortcut applies
     outputs: tuple[str, ...] = ("sigmoid",)
     real_targets = False  # True: targets may be any real numbers (regression) when the output is unbounded
+    #: True when the cost can skip missing targets (NaN entries of Y): J = (1/m) Σ_i Σ_(j labelled) L(a_ij, y_ij)
+    allows_missing = False
 
     def value(self, a, Y, z=None) -> float:
         raise NotImplementedError
@@ -43,6 +51,12 @@ class Cost:
 
     def fuses(self, layer: Layer) -> bool:
         return self.output is not None and type(layer) is self.output
+
+    def delta(self, a, Y):
+        """∂C/∂z at the output when `fuses` holds: (a − Y)/n."""
+        delta = a - Y
+        delta *= 1 / len(a)
+        return delta
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -79,8 +93,15 @@ class CrossEntropyCost(Cost):
 
     name = "cross_entropy"
     output = Sigmoid
+    allows_missing = True  # multi-task learning: each unit is its own yes/no task, unlabelled entries are NaN
 
     def value(self, a, Y, z=None):
+        missing = _missing(Y)
+        if missing is not None:
+            Y = np.where(missing, 0, Y)
+            terms = (_softplus(z) - Y * z) if z is not None else -(
+                Y * np.log(np.maximum(a, _tiny(a))) + (1 - Y) * np.log(np.maximum(1 - a, _tiny(a))))
+            return float(np.sum(terms, where=~missing)) / len(a)
         if z is not None:
             return float(np.sum(_softplus(z) - Y * z)) / len(a)
         eps = _tiny(a)
@@ -89,7 +110,18 @@ class CrossEntropyCost(Cost):
     def grad(self, a, Y):
         eps = np.finfo(a.dtype).eps
         a = np.clip(a, eps, 1 - eps)
+        missing = _missing(Y)
+        if missing is not None:
+            return np.where(missing, 0, (a - np.where(missing, 0, Y)) / (a * (1 - a)) / len(a)).astype(a.dtype)
         return (a - Y) / (a * (1 - a)) / len(a)
+
+    def delta(self, a, Y):
+        missing = _missing(Y)
+        if missing is None:
+            return super().delta(a, Y)
+        delta = np.where(missing, 0, a - np.where(missing, 0, Y)).astype(a.dtype)
+        delta *= 1 / len(a)
+        return delta
 
 
 @register(aliases=("loglikelihood", "nll"))

@@ -82,3 +82,31 @@ def diagnose(train_error, dev_error, bayes_error=0.0, train_dev_error=None, tole
     if not advice:
         advice.append("errors are close to the Bayes error: little to gain from bias or variance fixes")
     return {"avoidable_bias": bias, "variance": variance, "data_mismatch": mismatch, "advice": advice}
+
+
+def class_report(C) -> list[dict]:
+    """Per class, from the confusion matrix C (rows true, columns predicted): precision = C[k,k] / column sum,
+    recall = C[k,k] / row sum, F1 = 2PR / (P + R), support = row sum; None where undefined (0/0)."""
+    C = np.asarray(C)
+    out = []
+    for k in range(len(C)):
+        tp, predicted, support = int(C[k, k]), int(C[:, k].sum()), int(C[k].sum())
+        p = tp / predicted if predicted else None
+        r = tp / support if support else None
+        f1 = (2 * p * r / (p + r) if p + r else 0.0) if p is not None and r is not None else None
+        out.append({"class": k, "precision": p, "recall": r, "f1": f1, "support": support})
+    return out
+
+
+def format_class_report(rows: list[dict]) -> str:
+    from ..utils.tables import format_table
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    f1s = [r["f1"] for r in rows if r["f1"] is not None]
+    body = [[r["class"], pct(r["precision"]), pct(r["recall"]), pct(r["f1"]), r["support"]] for r in rows]
+    body.append(["macro", pct(np.mean([r["precision"] for r in rows if r["precision"] is not None])),
+                 pct(np.mean([r["recall"] for r in rows if r["recall"] is not None])),
+                 pct(np.mean(f1s) if f1s else None), sum(r["support"] for r in rows)])
+    return format_table(body, ["class", "precision", "recall", "F1", "support"], markdown=False)

@@ -13,7 +13,7 @@ import numpy as np
 from ..train.history import History, ewa
 from ..utils.files import write_bytes_atomic
 
-__all__ = ["plot_history", "plot_curves", "plot_decision_boundary"]
+__all__ = ["plot_history", "plot_curves", "plot_decision_boundary", "plot_confusion"]
 
 BATCH_BETA = 0.98     # EWA of per-mini-batch costs: averages over roughly the last 50 batches
 MAX_RESOLUTION = 2000
@@ -203,3 +203,25 @@ def _class_indices(name, values, m) -> np.ndarray:
         if a.dtype.kind != "f" or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
             raise ValueError(f"{name} must contain integer class indices")
     return a.astype(np.int64)
+
+
+def plot_confusion(C, path, title: str = "confusion matrix") -> Path:
+    """The confusion matrix as a heat map PNG (rows: true class, columns: predicted), counts in the cells."""
+    C = np.asarray(C)
+    if C.ndim != 2 or C.shape[0] != C.shape[1] or C.size == 0:
+        raise ValueError(f"a confusion matrix must be square and non-empty, got shape {C.shape}")
+    k = len(C)
+    fig, ax = _figure((1.0 + 0.55 * k, 0.8 + 0.5 * k))
+    rows = C.sum(axis=1, keepdims=True)
+    share = np.divide(C, rows, out=np.zeros(C.shape), where=rows > 0)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(int(C[i, j])), ha="center", va="center", fontsize=7,
+                    color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _save(fig, path)

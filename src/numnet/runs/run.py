@@ -61,6 +61,14 @@ class RunResult:
     best_epoch: int
     best_val_accuracy: float | None
     paths: dict = field(default_factory=dict)
+    #: error rates measured after training (train, train_dev when a training-dev set was carved, dev, test)
+    errors: dict = field(default_factory=dict)
+
+    def curves(self):
+        """The training-curve rules applied to this run's History (see numnet.report.diagnosis.read_curves)."""
+        from ..report.diagnosis import read_curves
+
+        return read_curves(self.history)
 
     def summary(self) -> dict:
         """A JSON-ready summary (what `numnet train --json-summary` writes)."""
@@ -68,7 +76,8 @@ class RunResult:
                 "test_cost": None if self.test is None else self.test.cost, "best_val_accuracy": self.best_val_accuracy,
                 "best_epoch": self.best_epoch, "epochs": len(self.history), "seconds": self.seconds,
                 "seed": self.settings.get("seed"), "config": self.settings,
-                "model": str(self.paths.get("model")) if self.paths.get("model") else None}
+                "model": str(self.paths.get("model")) if self.paths.get("model") else None,
+                **({"errors": self.errors} if self.errors else {})}
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -118,10 +127,46 @@ def build_schedule(cfg):
 
 
 def build_network(cfg) -> Network:
+    if cfg.get("init_from"):
+        return transferred_network(cfg)
+    for key in ("replace_head", "freeze", "fine_tune_lr", "fine_tune_epochs"):
+        if cfg.get(key) is not None:
+            raise RunError(f"--{key.replace('_', '-')} needs --init-from MODEL (a pretrained model to start from)")
     init = cfg["init"] if cfg["init_std"] is None else {"name": cfg["init"], "std": cfg["init_std"]}
     return Network.from_sizes(cfg["sizes"], activation=cfg["activation"], output=cfg["output"], cost=cfg["cost"],
                               init=init, seed=cfg["seed"], dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
                               batch_norm=cfg["batch_norm"], pieces=cfg["pieces"], bias_init=cfg["bias_init"])
+
+
+def transferred_network(cfg) -> Network:
+    """The pretrained model of `init_from` with its head replaced (`replace_head` units) and its first `freeze`
+    parameterised layers frozen (see numnet.model.transfer)."""
+    from ..model.network import load
+    from ..model.transfer import transfer
+
+    changed = [k for k in NETWORK_KEYS if k != "dtype" and cfg.get(k) != S.DEFAULTS[k]]
+    if changed:
+        raise RunError(f"--init-from takes the network from the model; drop "
+                       f"{', '.join('--' + k.replace('_', '-') for k in changed)}")
+    pretrained = load(cfg["init_from"])
+    if pretrained.dtype.name != cfg["dtype"]:
+        pretrained = pretrained.astype(cfg["dtype"])
+    try:
+        return transfer(pretrained, replace_head=cfg.get("replace_head"), freeze=cfg.get("freeze") or 0,
+                        seed=cfg["seed"])
+    except ValueError as e:
+        raise RunError(f"{cfg['init_from']}: {e}") from None
+
+
+def select_classes(data, classes):
+    """Keep only the examples of the listed classes, relabelled by their position in the list."""
+    lookup = np.full(max(classes) + 1, -1, dtype=np.int64)
+    lookup[classes] = np.arange(len(classes))
+    out = []
+    for X, y in data:
+        keep = np.isin(y, classes)
+        out.append((X[keep], lookup[y[keep]]))
+    return tuple(out)
 
 
 AUGMENTS = {
@@ -133,6 +178,8 @@ AUGMENTS = {
 def mnist_data(cfg, log=None):
     """((X, y), (X_val, y_val), (X_test, y_test)) for the settings: train/validation sizes, expansion."""
     (X, y), (Xv, yv), (Xt, yt) = load_mnist(validation_size=cfg["validation_size"], dtype=cfg["dtype"])
+    if cfg.get("classes"):
+        (X, y), (Xv, yv), (Xt, yt) = select_classes(((X, y), (Xv, yv), (Xt, yt)), cfg["classes"])
     if cfg["train_size"] is not None:
         if cfg["train_size"] > len(X):
             raise RunError(f"--train-size {cfg['train_size']} exceeds the {len(X)} training images")
@@ -214,6 +261,14 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         net, ckpt = build_network(cfg), None
         optimizer, schedule = build_optimizer(cfg), build_schedule(cfg)
     (X, y), (Xv, yv), (Xt, yt) = data if data is not None else mnist_data(cfg, say)
+    train_dev = None
+    if cfg.get("train_dev_size"):
+        from ..data.splits import train_dev_split
+
+        if cfg["train_dev_size"] >= len(X):
+            raise RunError(f"--train-dev-size {cfg['train_dev_size']} leaves no training examples of {len(X)}")
+        (X, y), train_dev = train_dev_split(X, y, cfg["train_dev_size"], seed=cfg["seed"])
+        say(f"training-dev set: {len(train_dev[1])} training examples held out (seed {cfg['seed']})")
     if net.n_in != np.shape(X)[1]:
         raise RunError(f"the data has {np.shape(X)[1]} features but the network takes {net.n_in} inputs"
                        + (" (MNIST images have 784 pixels)" if data is None else ""))
@@ -227,6 +282,10 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         write_text_atomic(Path(checkpoint_dir) / RUN_FILE, json.dumps(cfg, indent=1))
     if not resume:
         say(_header(cfg, recipe, net, optimizer))
+        if cfg.get("init_from"):
+            frozen = sum(1 for layer in net.layers if layer.params and not layer.trainable)
+            say(f"transfer from {cfg['init_from']}: output layer {'replaced' if cfg.get('replace_head') else 'kept'}"
+                f", {frozen} layer(s) frozen")
     early = EarlyStopping(patience=cfg["early_stopping"]) if cfg["early_stopping"] else None
     if cfg["gradient_health"]:
         callbacks = [*callbacks, GradientHealth(log=say)]
@@ -237,6 +296,8 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
                        early_stopping=early, monitor_training=cfg["monitor_training"],
                        augment=AUGMENTS.get(cfg["augment"]), checkpoint_dir=checkpoint_dir, resume=ckpt,
                        callbacks=callbacks, log=say, progress=progress)
+        if cfg.get("fine_tune_lr") is not None:
+            hist = _fine_tune(net, hist, cfg, X, y, validation, verbose, callbacks, say, progress)
     except KeyboardInterrupt:
         raise RunInterrupted(checkpoint_dir) from None
     except OSError as e:  # a checkpoint or callback could not write: keep what was trained
@@ -244,6 +305,11 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
                       [out] if out is not None else [])
     seconds = time.perf_counter() - t0
     test = net.evaluate(Xt, yt) if len(Xt) else None
+    errors = {}
+    if train_dev is not None:
+        errors = {"train": 1 - net.evaluate(X, y).accuracy, "train_dev": 1 - net.evaluate(*train_dev).accuracy,
+                  "dev": None if validation is None else 1 - net.evaluate(*validation).accuracy,
+                  "test": None if test is None else 1 - test.accuracy}
     paths = {}
     if out is not None:
         try:
@@ -267,7 +333,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         best_val = hist.val_accuracy[best_epoch - 1]
     else:
         best_epoch = len(hist)
-    result = RunResult(net, hist, test, cfg, recipe, seconds, best_epoch, best_val, paths)
+    result = RunResult(net, hist, test, cfg, recipe, seconds, best_epoch, best_val, paths, errors)
     if json_summary:
         try:
             write_text_atomic(json_summary, json.dumps(result.summary(), indent=1))
@@ -285,9 +351,30 @@ def _os_message(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def _fine_tune(net, hist, cfg, X, y, validation, verbose, callbacks, say, progress) -> History:
+    """Phase two of transfer learning: unfreeze every layer and train `fine_tune_epochs` more epochs (default:
+    as many as phase one) at `fine_tune_lr`, with a fresh optimizer of the same kind; one History for both."""
+    epochs = cfg.get("fine_tune_epochs") or cfg["epochs"]
+    say(f"fine-tuning every layer: {epochs} epochs at lr {cfg['fine_tune_lr']:g}")
+    net.freeze(0)
+    optimizer = build_optimizer({**cfg, "lr": cfg["fine_tune_lr"]})
+    more = net.fit(X, y, epochs=epochs, batch_size=cfg["batch_size"], optimizer=optimizer, l2=cfg["l2"],
+                   validation_data=validation, seed=cfg["seed"] + 1, verbose=verbose,
+                   monitor_training=cfg["monitor_training"], augment=AUGMENTS.get(cfg["augment"]),
+                   callbacks=callbacks, log=say, progress=progress)
+    merged = History.from_dict(hist.to_dict())
+    offset = len(hist)
+    for row in range(len(more)):
+        merged.record(offset + row + 1, **{k: more[k][row] for k in ("train_cost", "train_accuracy", "val_cost",
+                                                                      "val_accuracy", "lr", "epoch_time",
+                                                                      "batch_cost")})
+    return merged
+
+
 def _header(cfg, recipe, net, optimizer) -> str:
     desc = S.load_recipe(recipe).get("description") if recipe else None
     epochs = cfg["epochs"]
+    hidden = cfg["activation"] if not cfg.get("init_from") else "pretrained"
     extras = []
     drops = [layer.keep_prob for layer in net.layers if isinstance(layer, Dropout)]
     if drops:
@@ -300,7 +387,7 @@ def _header(cfg, recipe, net, optimizer) -> str:
     if schedule != "constant":
         extras.append(f"{schedule} schedule")
     return (f"numnet train{' --recipe ' + recipe if recipe else ''}: sizes {net.sizes}, "
-            f"{cfg['activation']} hidden, cost {net.cost.name}, {optimizer!r}, batch {cfg['batch_size']}, "
+            f"{hidden} hidden, cost {net.cost.name}, {optimizer!r}, batch {cfg['batch_size']}, "
             f"{epochs} epoch{'' if epochs == 1 else 's'}, l2 {cfg['l2']:g}, "
             + "".join(f"{x}, " for x in extras) + f"seed {cfg['seed']}" + (f"\n  {desc}" if desc else ""))
 
@@ -319,7 +406,7 @@ def _resumed(resume, recipe, config, overrides, say):
         raise RunError(f"{run_file} is damaged: {e}") from None
     if not saved:
         say(f"note: {run_file} not found; data settings (train/validation size, augmentation) are the defaults")
-    arch_keys = set(NETWORK_KEYS) & set(overrides)
+    arch_keys = (set(NETWORK_KEYS) | {"init_from", "replace_head", "freeze", "classes", "train_dev_size"}) & set(overrides)
     if arch_keys:
         raise RunError(f"--resume keeps the checkpoint's network; drop "
                        f"{', '.join('--' + k.replace('_', '-') for k in sorted(arch_keys))}")

@@ -64,6 +64,16 @@ DEFAULTS = {
     "gradient_health": False,
     "seed": None,
     "dtype": "float32",
+    # transfer learning: start from a saved model, replace its output layer, freeze its first layers, then
+    # optionally fine-tune every layer at another rate; classes: keep only these digits (relabelled 0..k-1)
+    "init_from": None,
+    "replace_head": None,
+    "freeze": None,
+    "fine_tune_lr": None,
+    "fine_tune_epochs": None,
+    "classes": None,
+    # a seeded training-dev set carved out of the training data (error ladder: variance vs data mismatch)
+    "train_dev_size": None,
 }
 
 # keys a recipe may carry that are descriptions, not settings; published_runs: the published figure is the
@@ -76,7 +86,7 @@ AUGMENTS = ("none", "shift", "affine", "expand")
 
 #: nested tables and how their keys map to flat settings (None: the key is the setting's name)
 TABLES = {
-    "network": {}, "training": {}, "data": {}, "run": {},
+    "network": {}, "training": {}, "data": {}, "run": {}, "transfer": {},
     "optimizer": {"name": "optimizer"},
     "schedule": {"name": "schedule", "patience": "lr_patience"},
 }
@@ -152,7 +162,8 @@ def check_settings(cfg: dict, source: str) -> dict:
                 isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
             raise ValueError(f"{source}: sizes must be a list of at least two positive integers, got {sizes!r}")
         out["sizes"] = sizes
-    for key in ("epochs", "batch_size", "train_size", "early_stopping", "step", "lr_patience"):
+    for key in ("epochs", "batch_size", "train_size", "early_stopping", "step", "lr_patience", "replace_head",
+                "fine_tune_epochs", "train_dev_size"):
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise ValueError(f"{source}: {key} must be a positive integer, got {v!r}")
@@ -162,19 +173,28 @@ def check_settings(cfg: dict, source: str) -> dict:
     v = out.get("published_runs")
     if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
         raise ValueError(f"{source}: published_runs must be a positive integer, got {v!r}")
-    for key in ("validation_size", "seed"):
+    for key in ("validation_size", "seed", "freeze"):
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise ValueError(f"{source}: {key} must be a non-negative integer, got {v!r}")
     for key in ("lr", "l2", "beta", "beta1", "beta2", "eps", "decay", "rate", "factor", "min_lr", "init_std",
-                "bias_init"):
+                "bias_init", "fine_tune_lr"):
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
             raise ValueError(f"{source}: {key} must be a number, got {v!r}")
-    if out.get("lr") is not None and out["lr"] <= 0:
-        raise ValueError(f"{source}: lr must be positive, got {out['lr']!r}")
-    if out.get("init_std") is not None and out["init_std"] <= 0:
-        raise ValueError(f"{source}: init_std must be positive, got {out['init_std']!r}")
+    for key in ("lr", "fine_tune_lr", "init_std"):
+        if out.get(key) is not None and out[key] <= 0:
+            raise ValueError(f"{source}: {key} must be positive, got {out[key]!r}")
+    if out.get("init_from") is not None and not isinstance(out["init_from"], str):
+        raise ValueError(f"{source}: init_from must be a model file path (a string), got {out['init_from']!r}")
+    if "classes" in out and out["classes"] is not None:
+        cl = out["classes"]
+        if isinstance(cl, str):
+            cl = parse_int_list(cl, f"{source}: classes")
+        if (not isinstance(cl, list) or len(cl) < 2 or len(set(cl)) != len(cl)
+                or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 9 for c in cl)):
+            raise ValueError(f"{source}: classes must list at least two distinct digits 0-9, got {out['classes']!r}")
+        out["classes"] = cl
     if out.get("l2") is not None and out["l2"] < 0:
         raise ValueError(f"{source}: l2 must be >= 0, got {out['l2']!r}")
     kp = out.get("keep_prob")

@@ -1,7 +1,8 @@
 """Training: the loop and its callbacks, optimizers, learning-rate schedules, the History, checkpoints and the
 progress bar. Knows the model only through its public interface; imports nothing from `numnet.model`."""
 from .callbacks import (Callback, ConsoleLog, EarlyStopping, HistoryFile, LambdaCallback,
-                        LearningRateSchedule, ModelCheckpoint, Monitor, ProgressBar, RecordHistory, TrainingDiverged)
+                        LearningRateSchedule, ModelCheckpoint, Monitor, ProgressBar, RecordHistory, TaskAccuracy,
+                        TrainingDiverged)
 from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from .health import GradientHealth, GradientHealthWarning
 from .history import History, ewa
@@ -10,7 +11,7 @@ from .optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer, RMSprop, mak
 from .schedules import (SCHEDULES, Constant, CosineDecay, ExponentialDecay, InverseTimeDecay, Plateau, Schedule,
                         StepDecay, make_schedule)
 
-__all__ = ["Callback", "ModelCheckpoint", "ConsoleLog", "EarlyStopping", "HistoryFile", "LambdaCallback",
+__all__ = ["Callback", "TaskAccuracy", "ModelCheckpoint", "ConsoleLog", "EarlyStopping", "HistoryFile", "LambdaCallback",
            "LearningRateSchedule", "Monitor", "ProgressBar", "RecordHistory", "TrainingDiverged", "Checkpoint",
            "load_checkpoint", "save_checkpoint", "History", "ewa", "Trainer", "epoch_order", "fit", "OPTIMIZERS",
            "SGD", "Adam", "Momentum", "Optimizer", "RMSprop", "make_optimizer", "SCHEDULES", "Constant", "CosineDecay",

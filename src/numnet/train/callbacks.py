@@ -295,3 +295,28 @@ class HistoryFile(Callback):
 
 __all__ = ["Callback", "LambdaCallback", "EarlyStopping", "ConsoleLog", "ProgressBar", "ModelCheckpoint", "HistoryFile",
            "Monitor", "RecordHistory", "LearningRateSchedule", "TrainingDiverged"]
+
+
+class TaskAccuracy(Callback):
+    """Per-task accuracy after every epoch, for multi-task outputs (one sigmoid unit per yes/no task, missing
+    labels NaN): `values[e]` lists each task's accuracy over its labelled examples after epoch e + 1, also put
+    in the epoch's logs as `<name>_task_accuracy`. Uses the network's `task_accuracy(X, Y)`."""
+
+    def __init__(self, X, Y, name="val"):
+        self.X, self.Y, self.name = X, Y, name
+        self.values: list[list[float]] = []
+
+    @property
+    def key(self) -> str:
+        return f"TaskAccuracy[{self.name}]"
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        acc = [float(v) for v in trainer.net.task_accuracy(self.X, self.Y)]
+        self.values.append(acc)
+        logs[f"{self.name}_task_accuracy"] = acc
+
+    def state_dict(self):
+        return {"values": self.values}
+
+    def load_state_dict(self, state) -> None:
+        self.values = [list(v) for v in (state or {}).get("values", [])]
