@@ -159,6 +159,29 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--course-data", action="store_true",
                     help="optimizer comparison on the course notebook's own points, initial weights and mini-batch "
                          "order (float64), replayed exactly, instead of numnet's seeded generator")
+
+    se = sub.add_parser("search", help="hyperparameter search on Optuna over a SPACE.toml (random, grid, TPE)",
+                        description="Search the settings of SPACE.toml: each trial is an in-process run reporting its "
+                                    "validation accuracy after every epoch. Rerunning the command continues the study.")
+    se.add_argument("space", metavar="SPACE.toml", help="the base run and each searched setting's distribution")
+    se.add_argument("--trials", type=int, default=20, help="the study's total number of trials (default 20)")
+    se.add_argument("--budget", type=float, metavar="SECONDS", help="stop starting trials after this many seconds")
+    se.add_argument("--epochs", type=int, help="epochs per trial (default: the space's)")
+    se.add_argument("--train-size", type=int, help="training images per trial (the first N)")
+    se.add_argument("--sampler", choices=["random", "grid", "tpe"], default="random")
+    se.add_argument("--pruner", choices=["none", "median", "hyperband"], default="none")
+    se.add_argument("--workers", type=int, default=1, help="worker processes (BLAS threads = cores / workers)")
+    se.add_argument("--storage", metavar="URL", help="journal file or RDB URL (default: DIR/journal.log)")
+    se.add_argument("--study", metavar="NAME", help="study name (default: the space file's name)")
+    se.add_argument("--seed", type=int, help="sampler seed (one worker + a seed: the same trials in the same order)")
+    se.add_argument("--out", default="search", metavar="DIR", help="folder for trials.csv, best.toml, plots")
+    se.add_argument("--refine-from", metavar="DIR", help="coarse to fine: narrow each range to the top trials of "
+                                                           "the search in DIR and search again")
+    se.add_argument("--top", type=int, default=5, metavar="K", help="trials --refine-from narrows to (default 5)")
+    se.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
+                    help="worker heartbeat interval; a trial silent for 3 intervals is failed and retried")
+    se.add_argument("--quiet", action="store_true", help="print only the table")
+    se.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
@@ -322,8 +345,37 @@ def _print_results(res):
             print(f"  {name:<28} train accuracy {100 * r['accuracy']:6.2f}%  {r.get('seconds', 0):6.1f}s{extra}")
 
 
+def cmd_search(args) -> int:
+    from .search import search, work
+
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    if args.worker:
+        if not args.storage or not args.study:
+            raise UserError("--worker needs --storage and --study")
+        work(args.storage, args.study, args.trials, budget=args.budget, sampler=args.sampler, pruner=args.pruner,
+             seed=args.seed, heartbeat=args.heartbeat, log=log)
+        return 0
+    r = search(args.space, args.trials, budget=args.budget, epochs=args.epochs, train_size=args.train_size,
+               sampler=args.sampler, pruner=args.pruner, workers=args.workers, storage=args.storage,
+               study=args.study, seed=args.seed, out=args.out, refine_from=args.refine_from, top=args.top,
+               heartbeat=args.heartbeat, log=log)
+    print(r.table)
+    if r.best is not None:
+        print(f"best: trial {r.best['number']} (stage {r.best['stage']}), validation accuracy "
+              f"{100 * float(r.best['val_accuracy']):.2f}%")
+    for key in ("csv", "best"):
+        if key in r.paths:
+            print(f"{key}: {r.paths[key]}")
+    print(f"plots: {len(r.paths.get('plots', []))} PNG files in {args.out}")
+    if "best" in r.paths:
+        print(f"train the best: numnet train --config {r.paths['best']}")
+    print(f"dashboard: {r.dashboard}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "gradcheck": cmd_gradcheck,
-            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare}
+            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare,
+            "search": cmd_search}
 
 
 def main(argv=None) -> int:
