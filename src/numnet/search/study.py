@@ -73,10 +73,14 @@ def open_storage(storage, heartbeat: float = 10.0):
         engine = {}
         if url.startswith("postgresql"):
             engine = {"connect_args": {"connect_timeout": 5}}
+        import inspect
+
+        # Optuna 4.9 renamed failed_trial_callback to heartbeat_stale_trial_callback
+        key = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback"
+               in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback")
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat)),
-                                              grace_period=max(2, int(3 * heartbeat)),
-                                              failed_trial_callback=_retry)
+                                              grace_period=max(2, int(3 * heartbeat)), **{key: _retry})
         except Exception as e:  # sqlalchemy: OperationalError, ArgumentError; a missing driver
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SearchError(f"cannot open storage {_redact(url)}: {msg}") from None
@@ -105,7 +109,9 @@ def _retry(study, trial) -> None:
         number=trial.number, state=trial.state, value=None, datetime_start=trial.datetime_start,
         datetime_complete=trial.datetime_complete, params=trial.params, distributions=trial.distributions,
         user_attrs={}, system_attrs=trial.system_attrs, intermediate_values={}, trial_id=trial._trial_id)
-    optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)(study, clean)
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)  # Optuna >= 4.9
+    retry = retry or optuna.storages.RetryFailedTrialCallback
+    retry(max_retry=MAX_RETRY)(study, clean)
 
 
 def _alive(pid: int) -> bool:
@@ -140,10 +146,10 @@ def fail_stale_trials(study, grace: float) -> list[int]:
         if not dead:
             continue
         try:
+            study._storage.set_trial_user_attr(t._trial_id, "failed_because", "its worker died")
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         except Exception:  # another worker got there first
             continue
-        study._storage.set_trial_user_attr(t._trial_id, "failed_because", "worker died (no heartbeat)")
         _retry(study, study._storage.get_trial(t._trial_id))
         failed.append(t.number)
     return failed
@@ -212,10 +218,12 @@ def open_study(storage, name, meta=None, sampler=None, pruner=None, heartbeat=10
     return study
 
 
-def _counted(study) -> int:
-    """Trials that count toward --trials: finished (complete, pruned), running or queued (not failed)."""
+def _more(study, trials) -> bool:
+    """Whether to start another trial: one is queued (a retry, an enqueued point), or fewer than `trials`
+    count (finished: complete or pruned; running; queued; failed ones do not count)."""
     TS = _optuna().trial.TrialState
-    return len(study.get_trials(deepcopy=False, states=(TS.COMPLETE, TS.PRUNED, TS.RUNNING, TS.WAITING)))
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return TS.WAITING in states or sum(s != TS.FAIL for s in states) < trials
 
 
 # ---------------------------------------------------------------------------------------------- one trial
@@ -344,7 +352,7 @@ def work(storage, study_name, trials, *, budget=None, sampler="random", pruner="
     while True:
         for n in fail_stale_trials(study, grace=3 * heartbeat):
             say(f"trial {n}: its worker died; marked failed and queued again")
-        if _counted(study) >= trials or (budget is not None and time.time() - t0 >= budget):
+        if not _more(study, trials) or (budget is not None and time.time() - t0 >= budget):
             break
         study.optimize(objective, n_trials=1, catch=())
         done += 1
