@@ -264,6 +264,15 @@ def test_grid_sampler_with_steps_covers_the_grid(tmp_path, tiny):
     assert pts == sorted((lr, b) for lr in (0.001, 0.01, 0.1) for b in (32, 64))
 
 
+def test_tpe_hyperband_and_a_budget(tmp_path, tiny):
+    r = search({**SPACE, "epochs": 3}, trials=6, data=tiny, out=tmp_path / "t", sampler="tpe", pruner="hyperband",
+               seed=0)
+    assert len(r.study.trials) == 6 and all(t.state.name in ("COMPLETE", "PRUNED") for t in r.study.trials)
+    t0 = time.time()
+    r = search(SPACE, trials=10_000, budget=1.0, data=tiny, out=tmp_path / "b", seed=0, report=False)
+    assert time.time() - t0 < 15 and 1 <= len(r.study.trials) < 10_000
+
+
 # ---------------------------------------------------------------------------------------------- refine
 def test_refine_narrows_each_range_on_its_own_scale():
     space = parse_space({"search": {"lr": {"dist": "log", "low": 1e-5, "high": 1.0},
@@ -308,7 +317,9 @@ def _trials_of(storage, name):
     return optuna.load_study(study_name=name, storage=open_storage(storage)).get_trials(deepcopy=False)
 
 
-def _check_shared(trials, n, workers=2):
+def _check_shared(trials, n, stdout, workers=2):
+    """Trial numbers 0..N-1 once each, every one complete, run by both workers; each worker's log lines name
+    disjoint trials that together are all of them (none lost, none run twice)."""
     numbers = [t.number for t in trials]
     assert numbers == list(range(len(trials))), "duplicate or lost trial numbers"
     done = [t for t in trials if t.state.name == "COMPLETE"]
@@ -316,14 +327,17 @@ def _check_shared(trials, n, workers=2):
     pids = {t.user_attrs["worker"]["pid"] for t in done}
     assert len(pids) == workers, "every worker should have run trials"
     assert all(t.user_attrs["worker"]["trial"] == t.number for t in done)
+    logged = [[int(line.split("trial ")[1].split(":")[0]) for line in stdout.splitlines()
+               if line.startswith(f"[worker {i}] trial ")] for i in range(workers)]
+    assert all(logged) and not set(logged[0]) & set(logged[1])
+    assert sorted(logged[0] + logged[1]) == numbers
 
 
 def test_two_workers_share_a_journal_file(tmp_path):
-    path = write_space(tmp_path, {**SPACE, "epochs": 3})
+    path = write_space(tmp_path, {**SPACE, "epochs": 5})
     p = _cli("search", path, "--workers", "2", "--trials", "10", "--seed", "0", "--out", tmp_path / "o")
     assert p.returncode == 0, p.stderr + p.stdout
-    assert "[worker 0]" in p.stdout and "[worker 1]" in p.stdout
-    _check_shared(_trials_of(str(tmp_path / "o" / "journal.log"), "space"), 10)
+    _check_shared(_trials_of(str(tmp_path / "o" / "journal.log"), "space"), 10, p.stdout)
     rows = read_rows(tmp_path / "o" / "trials.csv")
     assert len(rows) >= 10 and "dashboard: optuna-dashboard" in p.stdout
 
@@ -422,12 +436,12 @@ def postgres():
 
 
 def test_two_workers_share_a_postgresql_study(tmp_path, postgres):
-    path = write_space(tmp_path, {**SPACE, "epochs": 3})
+    path = write_space(tmp_path, {**SPACE, "epochs": 5})
     p = _cli("search", path, "--workers", "2", "--trials", "10", "--seed", "0", "--out", tmp_path / "o",
              "--storage", postgres, "--study", "pg")
     assert p.returncode == 0, p.stderr + p.stdout
     assert not (tmp_path / "o" / "journal.log").exists()
-    _check_shared(_trials_of(postgres, "pg"), 10)
+    _check_shared(_trials_of(postgres, "pg"), 10, p.stdout)
     assert f"dashboard: optuna-dashboard {postgres}" in p.stdout
     # the same command again continues (nothing left to do); another space is refused
     p = _cli("search", path, "--trials", "10", "--out", tmp_path / "o", "--storage", postgres, "--study", "pg")
