@@ -321,16 +321,17 @@ def _check_shared(trials, n, stdout, workers=2):
     """Trial numbers 0..N-1 once each, every one complete, run by both workers; each worker's log lines name
     disjoint trials that together are all of them (none lost, none run twice)."""
     numbers = [t.number for t in trials]
-    assert numbers == list(range(len(trials))), "duplicate or lost trial numbers"
+    info = f"{[(t.number, t.state.name) for t in trials]}\n{stdout}"
+    assert numbers == list(range(len(trials))), "duplicate or lost trial numbers: " + info
     done = [t for t in trials if t.state.name == "COMPLETE"]
-    assert n <= len(done) <= n + workers - 1 and len(done) == len(trials)
+    assert n <= len(done) <= n + workers - 1 and len(done) == len(trials), info
     pids = {t.user_attrs["worker"]["pid"] for t in done}
-    assert len(pids) == workers, "every worker should have run trials"
-    assert all(t.user_attrs["worker"]["trial"] == t.number for t in done)
+    assert len(pids) == workers, "every worker should have run trials: " + info
+    assert all(t.user_attrs["worker"]["trial"] == t.number for t in done), info
     logged = [[int(line.split("trial ")[1].split(":")[0]) for line in stdout.splitlines()
                if line.startswith(f"[worker {i}] trial ")] for i in range(workers)]
-    assert all(logged) and not set(logged[0]) & set(logged[1])
-    assert sorted(logged[0] + logged[1]) == numbers
+    assert all(logged) and not set(logged[0]) & set(logged[1]), info
+    assert sorted(logged[0] + logged[1]) == numbers, info
 
 
 def test_two_workers_share_a_journal_file(tmp_path):

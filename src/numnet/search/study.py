@@ -16,6 +16,11 @@ from __future__ import annotations
 import json
 import math
 import os
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: Optuna's lock file
+    fcntl = None
 import socket
 import subprocess
 import sys
@@ -92,10 +97,52 @@ def open_storage(storage, heartbeat: float = 10.0):
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     try:
-        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+        lock = FlockLock(str(path)) if fcntl is not None else JournalFileOpenLock(str(path))
+        backend = JournalFileBackend(str(path), lock_obj=lock)
         return optuna.storages.JournalStorage(backend)
     except OSError as e:
         raise SearchError(f"cannot open journal file {path}: {e}") from None
+
+
+def _flock_lock_class():
+    from optuna.storages.journal._file import BaseJournalFileLock
+
+    class FlockLock(BaseJournalFileLock):
+        """The journal's write lock as an flock(2) on PATH.lock: the kernel releases it when its holder dies,
+        so a SIGKILLed worker never blocks the others (Optuna's lock file would, for its 30 s grace period).
+        Linux emulates flock over NFS with byte-range locks."""
+
+        def __init__(self, filepath: str):
+            self._path = filepath + ".flock"
+            self._fd = None
+
+        def acquire(self) -> bool:
+            fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
+            return True
+
+        def release(self) -> None:
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    return FlockLock
+
+
+def FlockLock(filepath: str):  # noqa: N802 - a class built on first use (Optuna imported lazily)
+    global _FLOCK
+    if _FLOCK is None:
+        _FLOCK = _flock_lock_class()
+    return _FLOCK(filepath)
+
+
+_FLOCK = None
 
 
 def dashboard_command(storage) -> str:
@@ -345,15 +392,16 @@ def work(storage, study_name, trials, *, budget=None, sampler="random", pruner="
         trials = min(trials, grid_size(space))
     for values in enqueue:
         study.enqueue_trial(_optuna_params(space, values))
-    if data is None:
-        data = load_data(space, meta)
-    objective = make_objective(space, meta, data, seed, heartbeat, say)
+    objective = None
     t0, done = time.time(), 0
     while True:
         for n in fail_stale_trials(study, grace=3 * heartbeat):
             say(f"trial {n}: its worker died; marked failed and queued again")
         if not _more(study, trials) or (budget is not None and time.time() - t0 >= budget):
             break
+        if objective is None:  # data loaded once, and only when there is a trial to run
+            objective = make_objective(space, meta, load_data(space, meta) if data is None else data, seed,
+                                       heartbeat, say)
         study.optimize(objective, n_trials=1, catch=())
         done += 1
     return done
