@@ -343,38 +343,46 @@ def test_two_workers_share_a_journal_file(tmp_path):
     assert len(rows) >= 10 and "dashboard: optuna-dashboard" in p.stdout
 
 
-def test_a_sigkilled_worker_s_trial_is_retried(tmp_path):
+def _kill_and_rerun(tmp_path, storage, study, extra=(), wait=0.0):
+    """Start a search, SIGKILL it while a trial runs, rerun the same command: the killed trial is failed and
+    run again with the same settings, and the study reaches its trials."""
     path = write_space(tmp_path, {**SPACE, "epochs": 30, "validation_size": 200})
-    journal = tmp_path / "o" / "journal.log"
     argv = [sys.executable, "-m", "numnet", "search", str(path), "--trials", "2", "--seed", "0",
-            "--out", str(tmp_path / "o"), "--heartbeat", "30"]
+            "--out", str(tmp_path / "o"), "--study", study, *extra]
     proc = subprocess.Popen(argv, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
         running = []
         while time.time() < deadline and not running:
             time.sleep(0.1)
-            if journal.exists():
-                try:
-                    running = [t for t in _trials_of(str(journal), "space")
-                               if t.state.name == "RUNNING" and "worker" in t.user_attrs]
-                except KeyError:  # not created yet
-                    pass
+            try:
+                running = [t for t in _trials_of(storage, study)
+                           if t.state.name == "RUNNING" and "worker" in t.user_attrs]
+            except (KeyError, FileNotFoundError, SearchError):  # not created yet
+                pass
         assert running, "no trial started"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
     killed = running[0]
-    assert _trials_of(str(journal), "space")[killed.number].state.name == "RUNNING"
+    assert _trials_of(storage, study)[killed.number].state.name == "RUNNING"
+    time.sleep(wait)
     p = subprocess.run(argv, env=_env(), capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert f"trial {killed.number}: its worker died" in p.stdout
-    trials = _trials_of(str(journal), "space")
+    trials = _trials_of(storage, study)
     assert trials[killed.number].state.name == "FAIL"
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
     assert len(retries) == 1 and retries[0].state.name == "COMPLETE" and retries[0].params == killed.params
     assert sum(t.state.name == "COMPLETE" for t in trials) == 2
+    assert "retry_of" in read_rows(tmp_path / "o" / "trials.csv")[0]
+
+
+def test_a_sigkilled_worker_s_trial_is_retried(tmp_path):
+    """Journal file: the worker's process is gone (same host), so its trial is failed at once."""
+    journal = tmp_path / "o" / "journal.log"
+    _kill_and_rerun(tmp_path, str(journal), "space", ["--heartbeat", "30"])
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
@@ -450,3 +458,8 @@ def test_two_workers_share_a_postgresql_study(tmp_path, postgres):
     other = write_space(tmp_path, {**SPACE, "epochs": 3, "optimizer": "sgd"}, "other.toml")
     p = _cli("search", other, "--trials", "10", "--out", tmp_path / "o", "--storage", postgres, "--study", "pg")
     assert p.returncode == 2 and "different search" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_a_sigkilled_worker_s_trial_is_retried_on_postgresql(tmp_path, postgres):
+    """PostgreSQL: Optuna's heartbeat (every second here) goes stale after 3 s; the rerun fails and retries."""
+    _kill_and_rerun(tmp_path, postgres, "pg-kill", ["--heartbeat", "1", "--storage", postgres], wait=3.5)

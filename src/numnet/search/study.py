@@ -179,9 +179,15 @@ def fail_stale_trials(study, grace: float) -> list[int]:
     """Journal storages: mark RUNNING trials whose worker died failed and re-queue them; the numbers failed.
     A worker is dead when its process is gone (same host) or its heartbeat is older than `grace` seconds."""
     optuna = _optuna()
-    if not isinstance(study._storage, optuna.storages.JournalStorage):
-        return []
     TrialState = optuna.trial.TrialState
+    if not isinstance(study._storage, optuna.storages.JournalStorage):
+        from optuna.storages._heartbeat import is_heartbeat_enabled  # sees through Optuna's cache wrapper
+
+        if not is_heartbeat_enabled(study._storage):
+            return []
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        optuna.storages.fail_stale_trials(study)  # Optuna's heartbeat; its stale-trial callback re-queues
+        return sorted(before & {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))})
     failed = []
     now = time.time()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -297,8 +303,8 @@ class TrialReporter(Callback):
 class _Heartbeat:
     """A thread writing the time into the trial's `heartbeat` attribute every `interval` seconds."""
 
-    def __init__(self, trial, interval):
-        self.trial, self.interval = trial, interval
+    def __init__(self, trial, interval, beat=True):
+        self.trial, self.interval, self.beat = trial, interval, beat
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
@@ -311,13 +317,15 @@ class _Heartbeat:
 
     def __enter__(self):
         self.trial.set_user_attr("worker", {"host": HOST, "pid": os.getpid(), "trial": self.trial.number})
-        self.trial.set_user_attr("heartbeat", time.time())
-        self.thread.start()
+        if self.beat:  # RDB storages have Optuna's own heartbeat
+            self.trial.set_user_attr("heartbeat", time.time())
+            self.thread.start()
         return self
 
     def __exit__(self, *exc):
         self.stop.set()
-        self.thread.join()
+        if self.thread.is_alive():
+            self.thread.join()
 
 
 def make_objective(space: Space, meta: dict, data, seed, heartbeat, log):
@@ -334,7 +342,7 @@ def make_objective(space: Space, meta: dict, data, seed, heartbeat, log):
             overrides["seed"] = (seed or 0) + trial.number
         reporter = TrialReporter(trial)
         t0 = time.perf_counter()
-        with _Heartbeat(trial, heartbeat):
+        with _Heartbeat(trial, heartbeat, beat=isinstance(trial.study._storage, optuna.storages.JournalStorage)):
             try:
                 r = run(space.recipe, space.config, overrides, out=None, data=data, verbose=0,
                         callbacks=[reporter])
