@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from numnet.search.space import parse_space  # noqa: E402
+from numnet.search.space import load_space as parse_space_file, parse_space  # noqa: E402
 
 PICTURE_SPACE = {"search": {"lr": {"dist": "log", "low": 1e-4, "high": 1.0, "steps": 5},
                             "beta": {"dist": "one-minus-log", "low": 0.9, "high": 0.999, "steps": 5}}}
@@ -115,14 +115,11 @@ def mnist(out: Path, trials=20, epochs=3, train_size=10000, seed=0, pruner="medi
     from numnet.search import search
 
     out.mkdir(parents=True, exist_ok=True)
-    space = {"train_size": train_size, "validation_size": 10000, "optimizer": "momentum",
-             "search": {"lr": {"dist": "log", "low": 1e-3, "high": 1.0},
-                        "beta": {"dist": "one-minus-log", "low": 0.8, "high": 0.99},
-                        "hidden": {"dist": "int-log", "low": 16, "high": 256},
-                        "batch_size": {"dist": "choice", "values": [32, 64, 128, 256]}}}
+    space = str(Path(__file__).resolve().parent / "mnist-space.toml")
+    names = list(parse_space_file(space).params)
     t0 = time.perf_counter()
-    r = search(space, trials=trials, epochs=epochs, pruner=pruner, seed=seed, workers=workers, out=out,
-               study=f"mnist-{pruner}-{seed}", log=print)
+    r = search(space, trials=trials, epochs=epochs, train_size=train_size, pruner=pruner, seed=seed, workers=workers,
+               out=out, study=f"mnist-{pruner}-{seed}", log=print)
     seconds = time.perf_counter() - t0
     print(r.table)
     states = [row["state"] for row in r.rows]
@@ -130,7 +127,7 @@ def mnist(out: Path, trials=20, epochs=3, train_size=10000, seed=0, pruner="medi
     check = run(config=str(out / "best.toml"), out=None, verbose=0)
     stats = {"trials": len(r.rows), "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
              "search_seconds": seconds, "best_trial": best["number"], "best_val_accuracy": best["val_accuracy"],
-             "best_settings": {k: best[k] for k in space["search"]},
+             "best_settings": {k: best[k] for k in names},
              "retrain_test_accuracy": check.test.accuracy, "retrain_best_val_accuracy": check.best_val_accuracy,
              "epochs": epochs, "train_size": train_size, "workers": workers}
     (out / "mnist-search.json").write_text(json.dumps(stats, indent=1) + "\n")

@@ -309,6 +309,10 @@ def test_refine_from_a_search_runs_stage_2(tmp_path, tiny, capsys):
     for row in rows[5:]:
         assert 10 ** (lo - pad) * 0.999 <= float(row["lr"]) <= 10 ** (hi + pad) * 1.001
     assert "stage" in r.table and len(r.rows) == 8
+    # the same command again continues stage 2 (refined from stage 1 again, not from stage 2)
+    again = search(path, trials=4, data=tiny, out=tmp_path / "s", seed=1, refine_from=tmp_path / "s", top=2)
+    assert again.study.study_name == "space-stage2" and len(again.study.trials) == 4
+    assert [row["stage"] for row in read_rows(tmp_path / "s" / "trials.csv")] == ["1"] * 5 + ["2"] * 4
 
 
 # ---------------------------------------------------------------------------------------------- workers

@@ -125,3 +125,22 @@ def test_numnet_classifier_with_cross_val_score_and_grid_search():
     assert proba.shape == (10, 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
     assert 0.85 < g.score(X, names) <= 1.0
     assert sklearn.__version__
+
+
+# ---------------------------------------------------------------------------------------------- benchmark
+def test_grid_vs_random_picture(tmp_path):
+    """benchmarks/search.py picture: 25 grid points try 5 rates, 25 random points 25; random gets closer."""
+    pytest.importorskip("optuna")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "search.py"
+    spec = importlib.util.spec_from_file_location("bench_search", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    stats = bench.picture(tmp_path, repeats=5)
+    assert stats["grid"]["distinct_rates_mean"] == 5 and stats["random"]["distinct_rates_mean"] == 25
+    assert stats["grid"]["distinct_betas_mean"] == 5 and stats["random"]["distinct_betas_mean"] == 25
+    assert stats["random"]["best_log10_gap_mean"] < stats["grid"]["best_log10_gap_mean"]
+    assert (tmp_path / "grid-vs-random.png").read_bytes().startswith(PNG)
+    assert bench.parse_space_file(path.parent / "mnist-space.toml").params["beta"].dist == "one-minus-log"

@@ -475,7 +475,8 @@ def run_workers(k, space_file, storage, study, trials, budget, sampler, pruner, 
                                   None if seed is None else seed + i, heartbeat)
             procs.append(subprocess.Popen(cmd, env=blas_env(k), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                           text=True))
-        threads = [threading.Thread(target=_relay, args=(p, i, log), daemon=True) for i, p in enumerate(procs)]
+        lock = threading.Lock()  # one relayed line at a time: print() from two threads can interleave lines
+        threads = [threading.Thread(target=_relay, args=(p, i, log, lock), daemon=True) for i, p in enumerate(procs)]
         for t in threads:
             t.start()
         codes = [p.wait() for p in procs]
@@ -491,9 +492,10 @@ def run_workers(k, space_file, storage, study, trials, budget, sampler, pruner, 
         raise SearchError(f"{len(bad)} of {k} workers failed (exit status {', '.join(map(str, bad))})")
 
 
-def _relay(proc, i, log):
+def _relay(proc, i, log, lock):
     for line in proc.stdout:
-        log(f"[worker {i}] {line.rstrip()}")
+        with lock:
+            log(f"[worker {i}] {line.rstrip()}")
 
 
 def search(space, trials=20, *, budget=None, epochs=None, train_size=None, sampler="random", pruner="none",
@@ -526,9 +528,9 @@ def search(space, trials=20, *, budget=None, epochs=None, train_size=None, sampl
     space_file = space if isinstance(space, (str, Path)) else None
     sp = load_space(space)
     out = Path(out)
-    stage, previous = 1, []
+    stage, previous, source = 1, [], None
     if refine_from is not None:
-        sp, stage, previous = _refined(sp, Path(refine_from), top, say)
+        sp, stage, previous, source = _refined(sp, Path(refine_from), top, out, say)
     if sampler == "grid":
         make_sampler("grid", sp, seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -537,8 +539,7 @@ def search(space, trials=20, *, budget=None, epochs=None, train_size=None, sampl
                      + (f"-stage{stage}" if stage > 1 else ""))
     meta = {"space": sp.as_dict(), "epochs": epochs, "train_size": train_size, "stage": stage}
     st = open_study(storage, name, meta, heartbeat=heartbeat)
-    (out / "space.json").write_text(json.dumps({"study": name, "storage": _redact(storage), "stage": stage, **meta},
-                                               indent=1))
+    _record_stage(out, stage, {"study": name, "storage": _redact(storage), "source": source, **meta})
     say(f"study {name!r} ({_redact(storage)}): {len(st.trials)} trials so far; target {trials}, "
         f"sampler {sampler}, pruner {pruner}, {workers} worker{'s' if workers > 1 else ''}")
     if workers == 1:
@@ -562,28 +563,58 @@ def search(space, trials=20, *, budget=None, epochs=None, train_size=None, sampl
     return result
 
 
-def _refined(space: Space, folder: Path, top: int, say):
-    """The refined space, its stage number and the previous stages' rows (from folder/trials.csv)."""
+STAGES_FILE = "space.json"
+
+
+def _stages(folder: Path) -> dict:
+    """folder/space.json: {"stages": {"1": {study, storage, space, source, ...}, ...}} (empty if none)."""
+    path = Path(folder) / STAGES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return {int(k): v for k, v in json.loads(path.read_text())["stages"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise SearchError(f"{path} is damaged: {e}") from None
+
+
+def _record_stage(out: Path, stage: int, info: dict) -> None:
+    from ..utils.files import write_text_atomic
+
+    stages = _stages(out)
+    stages[stage] = info
+    write_text_atomic(out / STAGES_FILE, json.dumps({"stages": {str(k): v for k, v in sorted(stages.items())}},
+                                                    indent=1))
+
+
+def _refined(space: Space, folder: Path, top: int, out: Path, say):
+    """Coarse to fine from the search in `folder`: (refined space, its stage, the earlier stages' rows, source).
+    The source stage is the folder's latest, unless `out` already holds a stage refined from this folder
+    with the same --top: then that stage is continued (rerunning a command continues it)."""
     from .report import read_rows
 
-    info_file, rows_file = folder / "space.json", folder / "trials.csv"
-    if not info_file.is_file() or not rows_file.is_file():
-        raise SearchError(f"--refine-from {folder}: no finished search there (space.json and trials.csv)")
-    info = json.loads(info_file.read_text())
-    prev_space = space_from_dict(info["space"])
+    stages, rows_file = _stages(folder), folder / "trials.csv"
+    if not stages or not rows_file.is_file():
+        raise SearchError(f"--refine-from {folder}: no finished search there ({STAGES_FILE} and trials.csv)")
+    src = max(stages)
+    for info in _stages(out).values():
+        s = info.get("source") or {}
+        if s.get("dir") == str(folder.resolve()) and s.get("top") == top and s.get("stage") in stages:
+            src = s["stage"]
+    prev_space = space_from_dict(stages[src]["space"])
     if set(prev_space.params) != set(space.params):
         raise SearchError(f"--refine-from {folder}: that search had settings {', '.join(sorted(prev_space.params))}, "
                           f"this space {', '.join(sorted(space.params))}")
     rows = read_rows(rows_file)
-    last = [r for r in rows if int(r["stage"]) == info["stage"] and r["state"] == "COMPLETE" and r["val_accuracy"]]
+    last = [r for r in rows if int(r["stage"]) == src and r["state"] == "COMPLETE" and r["val_accuracy"]]
     last.sort(key=lambda r: -float(r["val_accuracy"]))
     if not last:
         raise SearchError(f"--refine-from {folder}: no completed trials to refine from")
     new = refine(prev_space, last[:top])
     for name, p in new.params.items():
-        say(f"stage {info['stage'] + 1}: {name} " + (f"in {p.values}" if p.dist == "choice"
-                                                     else f"in [{p.low:.4g}, {p.high:.4g}] ({p.dist})"))
-    return new, info["stage"] + 1, [r for r in rows if int(r["stage"]) <= info["stage"]]
+        say(f"stage {src + 1}: {name} " + (f"in {p.values}" if p.dist == "choice"
+                                           else f"in [{p.low:.4g}, {p.high:.4g}] ({p.dist})"))
+    source = {"dir": str(folder.resolve()), "stage": src, "top": top}
+    return new, src + 1, [r for r in rows if int(r["stage"]) <= src], source
 
 
 __all__ = ["search", "work", "SearchResult", "SearchError", "TrialReporter", "open_study", "open_storage",
