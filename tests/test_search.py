@@ -142,6 +142,33 @@ def test_hidden_and_layers_expand_to_sizes():
     assert space.settings_for({"hidden": 20})["sizes"] == [784, 20, 10]
 
 
+def test_base_run_from_a_recipe_or_a_config_file(tmp_path, tiny):
+    (tmp_path / "base.toml").write_text('[network]\nsizes = [784, 12, 10]\n[optimizer]\nname = "adam"\n'
+                                        '[training]\nepochs = 1\n')
+    path = tmp_path / "space.toml"
+    path.write_text('config = "base.toml"\nseed = 3\n[search.lr]\ndist = "log"\nlow = 1e-4\nhigh = 1e-2\n')
+    space = load_space(path)
+    assert space.base_settings()["optimizer"] == "adam" and space.fixed == {"seed": 3}
+    r = search(path, trials=2, data=tiny, out=tmp_path / "o", seed=0, report=False)
+    cfgs = [t.user_attrs["config"] for t in r.study.trials]
+    assert all(c["sizes"] == [784, 12, 10] and c["optimizer"] == "adam" and c["seed"] == 3 for c in cfgs)
+    space = parse_space({"recipe": "nielsen-ch1", "search": {"hidden": {"dist": "int", "low": 10, "high": 40}}})
+    assert space.settings_for({"hidden": 20})["sizes"] == [784, 20, 10]
+    with pytest.raises(SpaceError, match="unknown recipe"):
+        parse_space({"recipe": "nope", "search": {"lr": {"dist": "log", "low": 1e-3, "high": 1}}})
+    with pytest.raises(SpaceError, match="config file not found"):
+        parse_space({"config": str(tmp_path / "none.toml"), "search": {"lr": {"dist": "log", "low": 1e-3, "high": 1}}})
+
+
+def test_workers_get_cores_over_k_blas_threads():
+    from numnet.search.study import blas_env
+
+    env = blas_env(2, cores=16)
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "8"
+    assert blas_env(4, cores=2)["OPENBLAS_NUM_THREADS"] == "1"
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == SRC
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 BAD = {
     "unknown setting": ({"search": {"learning_rate": {"dist": "log", "low": 1e-3, "high": 1}}}, "unknown setting"),
