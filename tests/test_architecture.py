@@ -17,7 +17,7 @@ from numnet.runs import RunError, resolve_settings, run
 
 SRC = Path(numnet.__file__).resolve().parent
 # a module may import from its own layer and the layers before it, never from a later one
-LAYERS = ["utils", "nn", "train", "model", "data", "report", "runs", "lab", "cli", "nielsen"]
+LAYERS = ["utils", "nn", "train", "model", "data", "report", "runs", "search", "lab", "cli", "nielsen"]
 
 
 def _numnet_imports(path: Path):

@@ -64,31 +64,12 @@ def _resolver(registry):
     return _checked(registry.resolve, registry.kind)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser; choices, help and optimizer/schedule parameter flags come from the registries, so a part
-    registered before `main` runs is a choice like the built-in ones."""
+def _run_arguments(t) -> None:
+    """The network, optimisation and data flags of a run (train, lr-find); defaults come from the settings."""
     from .nn import ACTIVATIONS, COSTS, INITIALIZERS, hidden_names, resolve_hidden
     from .train import OPTIMIZERS, SCHEDULES
 
-    p = _Parser(prog="numnet", description="Neural networks from scratch in NumPy.")
-    p.add_argument("--version", action="version", version=f"numnet {_version()}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    t = sub.add_parser("train", help="train a network on the bundled MNIST (defaults: a fast, accurate run)",
-                       description="Train on MNIST. Settings come from the defaults, then --recipe, then --config, "
-                                   "then the flags given.")
     S = argparse.SUPPRESS
-    g = t.add_argument_group("run")
-    g.add_argument("--recipe", metavar="NAME", help="start from a named recipe (see `numnet recipes`)")
-    g.add_argument("--config", metavar="TOML", help="a TOML file holding the run's settings (flat keys or tables)")
-    g.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (flags may change "
-                                                    "lr, schedule, l2, keep-prob, epochs, ...)")
-    g.add_argument("--checkpoint-dir", metavar="DIR", help="write a checkpoint here after every epoch")
-    g.add_argument("--out", metavar="PATH", help=f"where to save the trained model (default ./{DEFAULT_MODEL})")
-    g.add_argument("--history", metavar="PATH", help="save the training history as JSON")
-    g.add_argument("--plot", metavar="DIR", help="write learning-curve PNGs to DIR")
-    g.add_argument("--json-summary", metavar="PATH", help="write a JSON summary of the run (for scripts)")
-    g.add_argument("--quiet", action="store_true", help="print only the final result")
     hidden = ", ".join(hidden_names())
     n = t.add_argument_group("network")
     n.add_argument("--sizes", type=_sizes, default=S, help="layer sizes, e.g. 784,30,10")
@@ -156,6 +137,30 @@ def build_parser() -> argparse.ArgumentParser:
                     help="after training, unfreeze every layer and fine-tune at this rate")
     tr.add_argument("--fine-tune-epochs", type=int, default=S, metavar="N",
                     help="epochs of fine-tuning (default: --epochs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser; choices, help and optimizer/schedule parameter flags come from the registries, so a part
+    registered before `main` runs is a choice like the built-in ones."""
+    p = _Parser(prog="numnet", description="Neural networks from scratch in NumPy.")
+    p.add_argument("--version", action="version", version=f"numnet {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a network on the bundled MNIST (defaults: a fast, accurate run)",
+                       description="Train on MNIST. Settings come from the defaults, then --recipe, then --config, "
+                                   "then the flags given.")
+    g = t.add_argument_group("run")
+    g.add_argument("--recipe", metavar="NAME", help="start from a named recipe (see `numnet recipes`)")
+    g.add_argument("--config", metavar="TOML", help="a TOML file holding the run's settings (flat keys or tables)")
+    g.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (flags may change "
+                                                    "lr, schedule, l2, keep-prob, epochs, ...)")
+    g.add_argument("--checkpoint-dir", metavar="DIR", help="write a checkpoint here after every epoch")
+    g.add_argument("--out", metavar="PATH", help=f"where to save the trained model (default ./{DEFAULT_MODEL})")
+    g.add_argument("--history", metavar="PATH", help="save the training history as JSON")
+    g.add_argument("--plot", metavar="DIR", help="write learning-curve PNGs to DIR")
+    g.add_argument("--json-summary", metavar="PATH", help="write a JSON summary of the run (for scripts)")
+    g.add_argument("--quiet", action="store_true", help="print only the final result")
+    _run_arguments(t)
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model on MNIST, with error analysis")
     e.add_argument("model", help="a model file saved by numnet (.npz)")
@@ -246,6 +251,46 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--dir", default=".", metavar="DIR", help="the lab's working directory: trained models and "
                                                                "errors.csv go here (default: the current one)")
     lb.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    lf = sub.add_parser("lr-find", help="learning-rate finder: raise the rate exponentially, plot cost vs rate, "
+                                        "suggest a rate", description="Train for a few hundred mini-batches while "
+                        "the rate rises exponentially; suggests half the rate at which the cost starts to blow up.")
+    lf.add_argument("--recipe", metavar="NAME", help="start from a named recipe")
+    lf.add_argument("--config", metavar="TOML", help="a TOML file holding the run's settings")
+    lf.add_argument("--start-lr", dest="lr_min", type=float, default=1e-6, metavar="LR", help="first rate (1e-6)")
+    lf.add_argument("--end-lr", dest="lr_max", type=float, default=10.0, metavar="LR", help="last rate (10)")
+    lf.add_argument("--steps", type=int, default=300, help="mini-batches (default 300)")
+    lf.add_argument("--plot", default="lr-find.png", metavar="PNG", help="cost vs rate plot (default lr-find.png)")
+    _run_arguments(lf)
+    wa = sub.add_parser("watch", help="follow a run: print each epoch and redraw its curves as it trains",
+                        description="Follow DIR/history.json (numnet train --checkpoint-dir DIR) or a history file: "
+                                    "prints each new epoch and redraws cost.png and accuracy.png; Ctrl-C stops.")
+    wa.add_argument("run", metavar="DIR", help="a run folder (its history.json) or a history JSON file")
+    wa.add_argument("--out", metavar="DIR", help="folder for the PNG curves (default: the run folder)")
+    wa.add_argument("--interval", type=float, default=2.0, metavar="SECONDS", help="poll interval (default 2)")
+    wa.add_argument("--once", action="store_true", help="print and draw once, then exit")
+    wa.add_argument("--no-plot", action="store_true", help="print only, draw no PNG")
+    se = sub.add_parser("search", help="hyperparameter search on Optuna over a SPACE.toml (random, grid, TPE)",
+                        description="Search the settings of SPACE.toml: each trial is an in-process run reporting its "
+                                    "validation accuracy after every epoch. Rerunning the command continues the study.")
+    se.add_argument("space", metavar="SPACE.toml", help="the base run and each searched setting's distribution")
+    se.add_argument("--trials", type=int, default=20, help="the study's total number of trials (default 20)")
+    se.add_argument("--budget", type=float, metavar="SECONDS", help="stop starting trials after this many seconds")
+    se.add_argument("--epochs", type=int, help="epochs per trial (default: the space's)")
+    se.add_argument("--train-size", type=int, help="training images per trial (the first N)")
+    se.add_argument("--sampler", choices=["random", "grid", "tpe"], default="random")
+    se.add_argument("--pruner", choices=["none", "median", "hyperband"], default="none")
+    se.add_argument("--workers", type=int, default=1, help="worker processes (BLAS threads = cores / workers)")
+    se.add_argument("--storage", metavar="URL", help="journal file or RDB URL (default: DIR/journal.log)")
+    se.add_argument("--study", metavar="NAME", help="study name (default: the space file's name)")
+    se.add_argument("--seed", type=int, help="sampler seed (one worker + a seed: the same trials in the same order)")
+    se.add_argument("--out", default="search", metavar="DIR", help="folder for trials.csv, best.toml, plots")
+    se.add_argument("--refine-from", metavar="DIR", help="coarse to fine: narrow each range to the top trials of "
+                                                           "the search in DIR and search again")
+    se.add_argument("--top", type=int, default=5, metavar="K", help="trials --refine-from narrows to (default 5)")
+    se.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
+                    help="worker heartbeat interval; a trial silent for 3 intervals is failed and retried")
+    se.add_argument("--quiet", action="store_true", help="print only the table")
+    se.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p
 
 
@@ -602,9 +647,64 @@ def cmd_lab(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    from .search import search, work
+
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    if args.worker:
+        if not args.storage or not args.study:
+            raise UserError("--worker needs --storage and --study")
+        work(args.storage, args.study, args.trials, budget=args.budget, sampler=args.sampler, pruner=args.pruner,
+             seed=args.seed, heartbeat=args.heartbeat, log=log)
+        return 0
+    r = search(args.space, args.trials, budget=args.budget, epochs=args.epochs, train_size=args.train_size,
+               sampler=args.sampler, pruner=args.pruner, workers=args.workers, storage=args.storage,
+               study=args.study, seed=args.seed, out=args.out, refine_from=args.refine_from, top=args.top,
+               heartbeat=args.heartbeat, log=log)
+    print(r.table)
+    if r.best is not None:
+        print(f"best: trial {r.best['number']} (stage {r.best['stage']}), validation accuracy "
+              f"{100 * float(r.best['val_accuracy']):.2f}%")
+    for key in ("csv", "best"):
+        if key in r.paths:
+            print(f"{key}: {r.paths[key]}")
+    print(f"plots: {len(r.paths.get('plots', []))} PNG files in {args.out}")
+    if "best" in r.paths:
+        print(f"train the best: numnet train --config {r.paths['best']}")
+    print(f"dashboard: {r.dashboard}")
+    return 0
+
+
+def cmd_lr_find(args) -> int:
+    from .search.lrfind import lr_find_run
+
+    given = {k: v for k, v in vars(args).items() if k in cfgmod.known_keys() and k != "lr"}
+    r = lr_find_run(args.recipe, args.config, given, lr_min=args.lr_min, lr_max=args.lr_max, steps=args.steps,
+                    plot=args.plot)
+    print(f"{len(r.rates)} mini-batches, rate {r.rates[0]:.3g} to {r.rates[-1]:.3g}")
+    print(r.summary())
+    print(f"plot: {r.paths['plot']}")
+    print(f"suggested: --lr {r.suggested_lr:.3g}")
+    return 0
+
+
+def cmd_watch(args) -> int:
+    from .search.watch import history_path, watch
+
+    try:
+        n = watch(args.run, args.out, interval=args.interval, once=args.once, plot=not args.no_plot,
+                  log=lambda msg: print(msg, flush=True))
+    except KeyboardInterrupt:
+        return 0
+    if not args.no_plot and n:
+        print(f"curves: {args.out or history_path(args.run).parent}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "errors": cmd_errors, "label-issues": cmd_label_issues,
             "diagnose": cmd_diagnose, "predict": cmd_predict, "gradcheck": cmd_gradcheck,
-            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare, "lab": cmd_lab}
+            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare, "lab": cmd_lab,
+            "search": cmd_search, "lr-find": cmd_lr_find, "watch": cmd_watch}
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -257,11 +257,11 @@ class Network:
             Y = np.ascontiguousarray(y, dtype=self.dtype)
             missing = np.isnan(Y)
             if np.isinf(Y).any():
-                raise ValueError(f"{what} contains infinite values")
+                raise ValueError(f"{what} contains NaN or infinite values (an infinite target)")
             if missing.any():
                 if not self.cost.allows_missing:
-                    raise ValueError(f"{what} contains NaN (missing) targets but the {self.cost.name} cost cannot "
-                                     f"skip them (cross_entropy with sigmoid outputs can)")
+                    raise ValueError(f"{what} contains NaN or infinite values: the {self.cost.name} cost cannot skip "
+                                     f"missing (NaN) targets (cross_entropy with sigmoid outputs can)")
                 if n and missing.all():
                     raise ValueError(f"{what}: every label is missing; nothing to learn from")
             if n and not regression and (np.nanmin(Y) < 0 or np.nanmax(Y) > 1):

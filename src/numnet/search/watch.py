@@ -1,0 +1,60 @@
+"""Panda: follow one run as it trains. `watch` reads a run's history.json (rewritten after every epoch by
+`numnet train --checkpoint-dir DIR`, or any `--history` file), prints each new epoch as a table row and
+redraws the learning curves (cost.png, accuracy.png) whenever the file changes."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..train.history import History, format_table
+
+HISTORY = "history.json"
+
+
+def history_path(target) -> Path:
+    """DIR/history.json for a run folder, or the history file itself."""
+    target = Path(target)
+    return target / HISTORY if target.is_dir() or not target.suffix else target
+
+
+def watch(target, out=None, *, interval=2.0, once=False, plot=True, log=print, max_polls=None) -> int:
+    """Follow `target` (a run folder or a history JSON file); the number of epochs seen.
+
+    Prints the epochs as they arrive and redraws PNG curves into `out` (default: the run folder) after each
+    change. once: read and draw once, then return (an error when there is no history yet). Stops on Ctrl-C
+    (KeyboardInterrupt propagates to the caller) or after `max_polls` polls.
+    """
+    path = history_path(target)
+    out = Path(out) if out is not None else path.parent
+    if once and not path.is_file():
+        raise FileNotFoundError(f"no history to watch: {path} (start the run with --checkpoint-dir or --history)")
+    if not (interval > 0):
+        raise ValueError(f"--interval must be positive, got {interval!r}")
+    seen, stamp, polls, waiting = 0, None, 0, False
+    while True:
+        polls += 1
+        current = path.stat().st_mtime_ns if path.is_file() else None
+        if current is not None and current != stamp:
+            try:
+                hist = History.load(path)
+            except ValueError:
+                hist = None  # caught mid-write by a non-atomic writer: read it again next time
+            if hist is not None:
+                stamp = current
+                if len(hist) < seen:  # a new run in the same folder
+                    log(f"{path} restarted")
+                    seen = 0
+                if len(hist) > seen:
+                    lines = format_table(hist).splitlines()
+                    log("\n".join(lines[:2] + lines[2 + seen:] if seen == 0 else lines[2 + seen:]))
+                    seen = len(hist)
+                    if plot:
+                        from ..report.plots import plot_history
+
+                        plot_history(hist, out)
+        elif current is None and not waiting:
+            log(f"waiting for {path} ...")
+            waiting = True
+        if once or (max_polls is not None and polls >= max_polls):
+            return seen
+        time.sleep(interval)
