@@ -94,13 +94,14 @@ def test_run_layer_fits_on_training_data_only(tmp_path):
     X, y = _data(60)
     Xv = X[:10] + 100.0  # validation/test data must not move the statistics
     data = ((X, y), (Xv, y[:10]), (Xv, y[:10]))
-    r = run(overrides={"standardize": True, "sizes": [4, 5, 3], "epochs": 1, "batch_size": 8, "seed": 1},
+    r = run(overrides={"standardize": True, "sizes": [4, 5, 3], "epochs": 1, "batch_size": 8, "seed": 1, "lr": 0.05},
             data=data, out=tmp_path / "m.npz", verbose=0)
     layer = r.model.layers[0]
     assert isinstance(layer, Standardize)
     np.testing.assert_allclose(layer.buffers["mean"], X.mean(axis=0), rtol=1e-5)
     assert isinstance(numnet.load(tmp_path / "m.npz").layers[0], Standardize)
-    r = run(overrides={"sizes": [4, 5, 3], "epochs": 1, "batch_size": 8, "seed": 1}, data=data, out=None, verbose=0)
+    r = run(overrides={"sizes": [4, 5, 3], "epochs": 1, "batch_size": 8, "seed": 1, "lr": 0.05}, data=data, out=None,
+            verbose=0)
     assert not isinstance(r.model.layers[0], Standardize)
     with pytest.raises(ValueError, match="standardize"):
         run(overrides={"standardize": 1}, data=data, out=None, verbose=0)

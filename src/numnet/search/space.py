@@ -261,7 +261,7 @@ def _check_values(p: Param, source):
     probe = p.values if p.dist == "choice" else [p.low, p.high]
     for v in probe:
         try:
-            S._check_types({p.name: v}, f"{source}: [search.{p.name}]")
+            S.check_settings({p.name: v}, f"{source}: [search.{p.name}]")
         except ValueError as e:
             raise SpaceError(str(e)) from None
     if p.dist == "choice" and p.name in ("activation", "optimizer", "cost", "init", "schedule"):
@@ -299,9 +299,9 @@ def parse_space(data: dict, source="space", base_dir=None) -> Space:
         except (ValueError, FileNotFoundError) as e:
             raise SpaceError(f"{source}: {e}") from None
     elif isinstance(config, dict):
-        config = S._check_types(config, f"{source}: config")
+        config = S.check_settings(config, f"{source}: config")
     try:
-        fixed = S._check_types(data, source)
+        fixed = S.check_settings(data, source)
     except ValueError as e:
         raise SpaceError(str(e)) from None
     for key in S.INFO_KEYS:
