@@ -18,6 +18,7 @@ import shlex
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -82,7 +83,8 @@ def vanishing(train, seed, epochs):
         health = numnet.GradientHealth(warn=False)
         net.fit(*train, epochs=epochs, batch_size=64, optimizer=numnet.SGD(0.1), seed=seed, callbacks=[health])
         dense = [k for k in health.records[0]["grad_norm"] if k.endswith(".W")]
-        out[label] = {"layers": dense,
+        sizes = {f"{i}.W": int(layer.params["W"].size) for i, layer in enumerate(net.layers) if "W" in layer.params}
+        out[label] = {"layers": dense, "weights": [sizes[k] for k in dense],
                       "grad_norm": [[r["grad_norm"][k] for k in dense] for r in health.records],
                       "dead_or_saturated": [{**r["dead_fraction"], **r["saturated_fraction"]} for r in health.records]}
     return out
@@ -112,17 +114,22 @@ def numerical_step(train, seed, batch=100):
     return {"parameters": net.n_params, "backprop_s": backprop, "numerical_s": numerical, "relative_error": err}
 
 
+def rms(r, row, j) -> float:
+    """Root-mean-square gradient per weight of layer j: ‖∂C/∂W‖ / √(number of weights)."""
+    return r["grad_norm"][row][j] / r["weights"][j] ** 0.5
+
+
 def plot(vanish, path):
     from numnet.report.plots import _figure, _save
 
     fig, ax = _figure((7.5, 4.5))
     for (label, r), style in zip(vanish.items(), ("o-", "s--")):
-        first = [row[0] for row in r["grad_norm"]]
-        last = [row[-1] for row in r["grad_norm"]]
+        first = [rms(r, i, 0) for i in range(len(r["grad_norm"]))]
+        last = [rms(r, i, -1) for i in range(len(r["grad_norm"]))]
         epochs = range(1, len(first) + 1)
         ax.semilogy(epochs, first, style, label=f"{label}: first layer")
         ax.semilogy(epochs, last, style, alpha=0.5, label=f"{label}: output layer")
-    ax.set(title="mean gradient norm per epoch, [784, 30×5, 10]", xlabel="epoch", ylabel="‖∂C/∂W‖")
+    ax.set(title="gradient per weight (RMS), [784, 30×5, 10]", xlabel="epoch", ylabel="‖∂C/∂W‖ / √(weights)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -144,12 +151,14 @@ def report(res, command) -> str:
          format_table([(r["inputs"], ", ".join("-" if e is None else str(e) for e in r["epochs_to_target"]))
                        for r in res["standardization"]], ["inputs", "epochs to 97%"]), "",
          "## Vanishing gradients: deep sigmoid with N(0, 1) weights against He + ReLU", "",
-         "Mean gradient norm of the first and the output layer's weights over each epoch's mini-batches "
-         "(GradientHealth records; plot: docs/gradient-health.png).", ""]
+         "Gradient per weight (RMS: ‖∂C/∂W‖ / √(number of weights), ‖∂C/∂W‖ averaged over each epoch's "
+         "mini-batches by the GradientHealth callback) of the first and the output layer; plot: "
+         "docs/gradient-health.png.", ""]
     rows = []
     for label, r in res["vanishing"].items():
-        for e, norms in enumerate(r["grad_norm"], 1):
-            rows.append((label, e, f"{norms[0]:.2e}", f"{norms[-1]:.2e}", f"{norms[-1] / max(norms[0], 1e-300):.1f}"))
+        for e in range(1, len(r["grad_norm"]) + 1):
+            first, last = rms(r, e - 1, 0), rms(r, e - 1, -1)
+            rows.append((label, e, f"{first:.2e}", f"{last:.2e}", f"{last / max(first, 1e-300):.1f}"))
     L += [format_table(rows, ["network", "epoch", "first layer", "output layer", "output / first"]), "",
           "## One gradient by numerical differences against backprop (Saito ch. 4/5)", ""]
     n = res["numerical"]
@@ -170,8 +179,12 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--max-epochs", type=int, default=15)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--from-json", metavar="PATH", help="measure nothing: render the report (and plot) of saved results")
     args = p.parse_args(argv)
     command = "python benchmarks/blocks.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.from_json:
+        res = json.loads(Path(args.from_json).read_text())
+        return _outputs(res, res.get("command", command), args)
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.quick:
         seeds, args.train_size, args.epochs, args.max_epochs = seeds[:1], 2000, 2, 2
@@ -186,6 +199,11 @@ def main(argv=None) -> int:
     res["standardization"] = standardization(train, val, seeds, args.max_epochs)
     res["vanishing"] = vanishing(train, seeds[0], args.epochs)
     res["numerical"] = numerical_step(train, seeds[0], batch=20 if args.quick else 100)
+    res["command"] = command
+    return _outputs(res, command, args)
+
+
+def _outputs(res, command, args) -> int:
     text = report(res, command)
     print(text)
     if args.out:

@@ -33,6 +33,9 @@ _NOT_FROM_FILES = ("rng", "seed", "dtype")
 MAX_UNSTORED_ELEMENTS = 10**6
 
 Evaluation = namedtuple("Evaluation", ["cost", "accuracy"])
+#: np.errstate settings around training passes: saturated units overflow exp() harmlessly, and a cost that is
+#: not finite is reported as divergence rather than warned about
+QUIET = {"over": "ignore", "under": "ignore", "invalid": "ignore"}
 RegressionEvaluation = namedtuple("RegressionEvaluation", ["cost", "mse", "r2"])
 
 
@@ -307,19 +310,19 @@ class Network:
         term) and leaves ∂C/∂θ in every trainable layer's grads, with L2's (λ/n)·W added to the decayed
         weights (n the training-set size): the one place where L2 enters a gradient. A cost that is not
         finite is returned at once, the gradients left as they were (the trainer stops on it)."""
-        # overflow and NaN are not warned about here: a cost that is not finite is the caller's signal
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            a, z = self.forward_pass(X, training, rng)
-            cost = self.cost.value(a, Y, z)
-            if not math.isfinite(cost):
-                return cost
-            self.backward_pass(a, Y)
-            if l2:
-                scale = l2 / (n_train or len(X))
-                for layer in self.layers:
-                    if layer.trainable:
-                        for k in layer.decay:
-                            layer.grads[k] += scale * layer.params[k]
+        # the hot path: callers silence overflow and NaN warnings around it (QUIET, once per epoch in the
+        # trainer): a cost that is not finite is the signal
+        a, z = self.forward_pass(X, training, rng)
+        cost = self.cost.value(a, Y, z)
+        if not math.isfinite(cost):
+            return cost
+        self.backward_pass(a, Y)
+        if l2:
+            scale = l2 / (n_train or len(X))
+            for layer in self.layers:
+                if layer.trainable:
+                    for k in layer.decay:
+                        layer.grads[k] += scale * layer.params[k]
         return cost
 
     def forward(self, X, training=False, rng=None):
@@ -425,7 +428,8 @@ class Network:
         """Cost of one batch (with the L2 term) and every gradient filled in `layer.grads` (inputs checked)."""
         X = self.prepare_inputs(X)
         Y, _ = self.prepare_targets(y, len(X))
-        cost = self.backprop(X, Y, training, rng, l2, n_train)
+        with np.errstate(**QUIET):
+            cost = self.backprop(X, Y, training, rng, l2, n_train)
         return cost + self.l2_penalty(l2, n_train or len(X))
 
     def fit(self, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_data=None, seed=None,

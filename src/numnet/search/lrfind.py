@@ -57,7 +57,8 @@ def lr_find(net, optimizer, X, y, *, batch_size=64, lr_min=1e-6, lr_max=10.0, st
         idx = order[pos:pos + batch_size]
         pos += batch_size
         optimizer.lr = lr
-        c = net.backprop(X.take(idx, axis=0), Y.take(idx, axis=0), True, rng, l2, n)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # the sweep is meant to blow up
+            c = net.backprop(X.take(idx, axis=0), Y.take(idx, axis=0), True, rng, l2, n)
         if not math.isfinite(c):
             break
         optimizer.step(params, grads)

@@ -84,11 +84,23 @@ class Trainer:
 
     def _run_epoch(self) -> bool:
         """One pass over the training set; True when a callback asked to stop after a batch."""
-        net, X, Y, optimizer, rng, n, bs = self.net, self.X, self.Y, self.optimizer, self.rng, self.n_train, self.batch_size
-        params, grads = net.param_arrays(trainable=True), net.grad_arrays(trainable=True)
+        params, grads = self.net.param_arrays(trainable=True), self.net.grad_arrays(trainable=True)
         batch_hooks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
-        order = epoch_order(self.shuffle, self.epoch - 1, n, rng)
+        order = epoch_order(self.shuffle, self.epoch - 1, self.n_train, self.rng)
         self.batch_costs = costs = []
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # divergence is checked, not warned
+            stopped = self._batches(order, params, grads, batch_hooks, costs)
+        if stopped:
+            return True
+        if self.outputs_varied and not self._outputs_vary():
+            raise TrainingDiverged(f"training diverged: after epoch {self.epoch} the network gives the same output "
+                                   f"for every input (dead or saturated units; {divergence_hint(self)})")
+        return False
+
+    def _batches(self, order, params, grads, batch_hooks, costs) -> bool:
+        """The mini-batch steps of one epoch; True when a callback asked to stop after a batch."""
+        net, X, Y, optimizer, rng, n, bs = self.net, self.X, self.Y, self.optimizer, self.rng, self.n_train, self.batch_size
+        limit = None if self.first_cost is None else DIVERGENCE_FACTOR * max(self.first_cost, 1.0)
         for b, start in enumerate(range(0, n, bs), 1):
             idx = order[start:start + bs]
             xb = X.take(idx, axis=0)  # gathering per batch is cheaper than copying a shuffled epoch
@@ -96,12 +108,13 @@ class Trainer:
             if self.augment is not None:
                 xb = _augmented(self.augment, xb, rng, net.dtype)
             c = net.backprop(xb, yb, True, rng, self.l2, n)
-            if self.first_cost is None:
-                self.first_cost = c
             if not math.isfinite(c):
                 raise TrainingDiverged(f"training diverged: the cost became {c} at epoch {self.epoch}, batch {b} "
                                        f"({divergence_hint(self)})")
-            if c > DIVERGENCE_FACTOR * max(self.first_cost, 1.0):
+            if limit is None:
+                self.first_cost = c
+                limit = DIVERGENCE_FACTOR * max(c, 1.0)
+            if c > limit:
                 raise TrainingDiverged(f"training diverged: the cost rose to {c:.4g} at epoch {self.epoch}, batch "
                                        f"{b}, from {self.first_cost:.4g} at the start ({divergence_hint(self)})")
             optimizer.step(params, grads)
@@ -109,9 +122,6 @@ class Trainer:
             self.last_batch_size = len(xb)
             if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
                 return True
-        if self.outputs_varied and not self._outputs_vary():
-            raise TrainingDiverged(f"training diverged: after epoch {self.epoch} the network gives the same output "
-                                   f"for every input (dead or saturated units; {divergence_hint(self)})")
         return False
 
 
