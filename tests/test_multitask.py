@@ -136,3 +136,25 @@ def test_softmax_regression_with_two_classes_is_logistic_regression():
     np.testing.assert_allclose(gW[:, 0], -gW[:, 1], rtol=1e-12)
     np.testing.assert_allclose(gb[1], logi.layers[0].grads["b"][0], rtol=1e-10)
     assert np.array_equal(soft.predict(X), logi.predict(X))
+
+
+def test_history_records_per_task_validation_accuracy(tmp_path):
+    """Multi-task targets (NaN = missing): History.val_task_accuracy holds each task's accuracy every epoch,
+    equal to Network.task_accuracy, and survives save/load; class-label runs record None."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4)).astype(np.float32)
+    Y = np.stack([(X[:, 0] > 0), (X[:, 1] + X[:, 2] > 0), (X[:, 3] > 0.5)], axis=1).astype(np.float32)
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    net = numnet.Network.from_sizes([4, 8, 3], activation="tanh", cost="cross_entropy", seed=1)
+    h = net.fit(X[:150], Y[:150], epochs=3, batch_size=16, optimizer=numnet.SGD(0.5), validation_data=(X[150:], Y[150:]),
+                seed=2)
+    assert len(h.val_task_accuracy) == 3 and all(len(v) == 3 for v in h.val_task_accuracy)
+    np.testing.assert_allclose(h.val_task_accuracy[-1], net.task_accuracy(X[150:], Y[150:]))
+    h.save(tmp_path / "h.json")
+    assert numnet.History.load(tmp_path / "h.json").val_task_accuracy == h.val_task_accuracy
+    labels = (X[:, 0] > 0).astype(int)
+    net2 = numnet.Network.from_sizes([4, 8, 2], activation="tanh", cost="log_likelihood", seed=1)
+    h2 = net2.fit(X, labels, epochs=1, validation_data=(X, labels))
+    assert h2.val_task_accuracy == [None]
+    old = {k: v for k, v in h2.to_dict().items() if k != "val_task_accuracy"}  # a file from before the field
+    assert numnet.History.from_dict(old).val_task_accuracy == [None]

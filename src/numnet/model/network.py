@@ -291,7 +291,11 @@ class Network:
         """Fill the grads of every trainable layer for the mean cost over the batch; stops at the lowest
         trainable layer, which is not asked for its input gradient."""
         layers = self.layers
-        lowest = next((i for i, l in enumerate(layers) if l.trainable and l.params), len(layers))
+        lowest = len(layers)
+        for i, layer in enumerate(layers):
+            if layer.params and layer.trainable:
+                lowest = i
+                break
         last = layers[-1]
         if self.cost.fuses(last):
             delta = self.cost.delta(a, Y)  # δ^L = (a − y)/n for (sigmoid, cross-entropy), (softmax, log-likelihood)

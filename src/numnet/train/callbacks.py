@@ -91,7 +91,8 @@ class LambdaCallback(Callback):
 # ---------------------------------------------------------------------------------------------- built in
 class Monitor(Callback):
     """Measures cost (with the L2 term) and accuracy on the training set (when asked: a full extra pass) and
-    the validation set after each epoch, into logs; a non-finite cost stops the run with TrainingDiverged."""
+    the validation set after each epoch, into logs (with each task's accuracy, `val_task_accuracy`, when the
+    validation targets are multi-task or multi-label); a non-finite cost stops the run with TrainingDiverged."""
 
     def __init__(self, training=None, validation=None):
         self.training, self.validation = training, validation  # (X, Y, labels), prepared
@@ -110,6 +111,9 @@ class Monitor(Callback):
             raise TrainingDiverged(f"training diverged: the monitored cost is not finite after epoch {epoch} "
                                    f"({divergence_hint(trainer)})")
         logs["lr"] = trainer.optimizer.lr
+        if self.validation is not None and self.validation[2] is None and net.n_out > 1:
+            # multi-task or multi-label targets (no class labels): each output unit's accuracy on its labelled examples
+            logs["val_task_accuracy"] = [float(v) for v in net.task_accuracy(*self.validation[:2])]
 
 
 class RecordHistory(Callback):
@@ -119,7 +123,7 @@ class RecordHistory(Callback):
         trainer.history.record(epoch, train_cost=logs.get("train_cost"), train_accuracy=logs.get("train_accuracy"),
                                val_cost=logs.get("val_cost"), val_accuracy=logs.get("val_accuracy"),
                                lr=trainer.optimizer.lr, epoch_time=time.perf_counter() - trainer.epoch_started,
-                               batch_cost=trainer.batch_costs)
+                               batch_cost=trainer.batch_costs, val_task_accuracy=logs.get("val_task_accuracy"))
 
 
 class LearningRateSchedule(Callback):
@@ -262,7 +266,7 @@ class ProgressBar(Callback):
         self._bar = EpochProgress(trainer.n_train, epoch, trainer.epochs, enabled=self.enabled)
 
     def on_batch_end(self, trainer, batch, cost):
-        self._bar.update(trainer.last_batch_size, cost)
+        self._bar.update(min(trainer.batch_size, trainer.n_train - (batch - 1) * trainer.batch_size), cost)
 
     def on_epoch_end(self, trainer, epoch, logs):
         self._bar.close()

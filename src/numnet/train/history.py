@@ -16,7 +16,9 @@ from ..utils.tables import format_table as _table
 __all__ = ["History", "ewa", "format_table", "FIELDS"]
 
 FIELDS = ("epoch", "train_cost", "train_accuracy", "val_cost", "val_accuracy",
-          "lr", "epoch_time", "batch_cost")
+          "lr", "epoch_time", "batch_cost", "val_task_accuracy")
+#: fields that files written before they existed may lack (read as None for every epoch)
+_ADDED_LATER = ("val_task_accuracy",)
 METRICS = ("train_cost", "train_accuracy", "val_cost", "val_accuracy", "lr", "epoch_time")
 _OPTIONAL = ("train_cost", "train_accuracy", "val_cost", "val_accuracy")
 
@@ -41,7 +43,7 @@ class History:
         self._data: dict[str, list] = {field: [] for field in FIELDS}
 
     def record(self, epoch, *, train_cost=None, train_accuracy=None, val_cost=None,
-               val_accuracy=None, lr, epoch_time, batch_cost=()) -> None:
+               val_accuracy=None, lr, epoch_time, batch_cost=(), val_task_accuracy=None) -> None:
         """Append one epoch; epoch numbers are 1-based and strictly increasing."""
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 1:
             raise ValueError(f"epoch must be a 1-based integer, got {epoch!r}")
@@ -58,6 +60,7 @@ class History:
             "lr": _finite("lr", lr, low=0.0),
             "epoch_time": _finite("epoch_time", epoch_time, low=0.0),
             "batch_cost": _float_list("batch_cost", batch_cost),
+            "val_task_accuracy": None if val_task_accuracy is None else _task_list(val_task_accuracy),
         }
         for field, value in row.items():
             self._data[field].append(value)
@@ -68,8 +71,8 @@ class History:
     def __getitem__(self, field: str) -> list:
         if field not in self._data:
             raise KeyError(f"unknown history field {field!r}; fields: {', '.join(FIELDS)}")
-        if field == "batch_cost":
-            return [list(costs) for costs in self._data[field]]
+        if field in ("batch_cost", "val_task_accuracy"):
+            return [None if v is None else list(v) for v in self._data[field]]
         return list(self._data[field])
 
     def __getattr__(self, name):
@@ -121,6 +124,7 @@ class History:
         unknown = sorted(map(str, set(d) - set(FIELDS)))
         if unknown:
             raise ValueError(f"unknown history field(s): {', '.join(unknown)}; fields: {', '.join(FIELDS)}")
+        d = {**{f: [None] * len(d.get("epoch") or []) for f in _ADDED_LATER}, **d}
         missing = [f for f in FIELDS if f not in d]
         if missing:
             raise ValueError(f"history is missing field(s): {', '.join(missing)}")
@@ -159,6 +163,19 @@ class History:
             return cls.from_dict(d)
         except ValueError as e:
             raise ValueError(f"history file {path} is corrupt: {e}") from None
+
+
+def _task_list(values) -> list:
+    """Per-task accuracies (multi-task outputs): fractions in [0, 1], None for a task without labelled examples."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"val_task_accuracy must be a sequence of fractions, got {values!r}")
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(None)
+        else:
+            out.append(_finite("val_task_accuracy", v, low=0.0, high=1.0))
+    return out
 
 
 def _float_list(name, values) -> list[float]:

@@ -44,7 +44,6 @@ class Trainer:
         self.settings = settings or {}
         self.log = log
         self.batch_costs: list[float] = []
-        self.last_batch_size = 0
         self.epoch_started = time.perf_counter()
         self.stop_reason: str | None = None
         self.error: BaseException | None = None
@@ -101,13 +100,14 @@ class Trainer:
         """The mini-batch steps of one epoch; True when a callback asked to stop after a batch."""
         net, X, Y, optimizer, rng, n, bs = self.net, self.X, self.Y, self.optimizer, self.rng, self.n_train, self.batch_size
         limit = None if self.first_cost is None else DIVERGENCE_FACTOR * max(self.first_cost, 1.0)
+        augment, l2 = self.augment, self.l2
         for b, start in enumerate(range(0, n, bs), 1):
             idx = order[start:start + bs]
             xb = X.take(idx, axis=0)  # gathering per batch is cheaper than copying a shuffled epoch
             yb = Y.take(idx, axis=0)
-            if self.augment is not None:
-                xb = _augmented(self.augment, xb, rng, net.dtype)
-            c = net.backprop(xb, yb, True, rng, self.l2, n)
+            if augment is not None:
+                xb = _augmented(augment, xb, rng, net.dtype)
+            c = net.backprop(xb, yb, True, rng, l2, n)
             if not math.isfinite(c):
                 raise TrainingDiverged(f"training diverged: the cost became {c} at epoch {self.epoch}, batch {b} "
                                        f"({divergence_hint(self)})")
@@ -119,7 +119,6 @@ class Trainer:
                                        f"{b}, from {self.first_cost:.4g} at the start ({divergence_hint(self)})")
             optimizer.step(params, grads)
             costs.append(c)
-            self.last_batch_size = len(xb)
             if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
                 return True
         return False
