@@ -113,6 +113,9 @@ def _run_arguments(t) -> None:
     o.add_argument("--early-stopping", type=int, default=S, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without better validation accuracy; restore the best weights")
     d = t.add_argument_group("data")
+    d.add_argument("--data", default=S, choices=cfgmod.DATA,
+                   help="mnist (default), or random_regression: the activation notes' program, a network fitted to "
+                        "--train-size (64) random points with real targets (identity output, quadratic cost)")
     d.add_argument("--augment", default=S, choices=cfgmod.AUGMENTS,
                    help="shift / affine: random shifts (and rotations) each epoch; expand: the book's one-pixel shifts")
     d.add_argument("--train-size", type=int, default=S, help="use only the first N training images")
@@ -328,8 +331,10 @@ def cmd_train(args) -> int:
         return 128 + signal.SIGTERM
     _diagnosis(r, log)
     epochs = len(r.history)
-    print(f"test accuracy {100 * r.test.accuracy:.2f}% (cost {r.test.cost:.4f}) after {epochs} "
-          f"epoch{'' if epochs == 1 else 's'} in {r.seconds:.1f}s; model saved to {r.paths['model']}", flush=True)
+    measured = (f"test MSE {r.test.mse:.4g}, R² {r.test.r2:.4f}" if hasattr(r.test, "r2")
+                else f"test accuracy {100 * r.test.accuracy:.2f}% (cost {r.test.cost:.4f})")
+    print(f"{measured} after {epochs} epoch{'' if epochs == 1 else 's'} in {r.seconds:.1f}s; model saved to "
+          f"{r.paths['model']}", flush=True)
     if _is_default_run(args, given):
         log("the most accurate recipe (about 99.1% test accuracy, about 4 minutes on 2 cores): "
             "numnet train --recipe best")
@@ -374,12 +379,15 @@ def _load_model(path):
     return load(path)
 
 
-def _data_for(net, split=None, data=None, size=None):
-    """(X, y, name): a MNIST split ("train", "validation", "test") or a labelled file, checked against the model."""
+def _data_for(net, split=None, data=None, size=None, real=False):
+    """(X, y, name): a MNIST split ("train", "validation", "test") or a labelled file (real-valued targets for a
+    regression model), checked against the model."""
+    if real and not data:
+        raise UserError("a regression model is evaluated on a file: give --data FILE.npz (arrays X and y)")
     if data:
         from .data import load_labelled
 
-        X, y = load_labelled(data, dtype=net.dtype.name)
+        X, y = load_labelled(data, dtype=net.dtype.name, real=real)
         name = Path(data.split(",")[0]).name
     else:
         from .data import load_mnist
@@ -404,6 +412,11 @@ def cmd_evaluate(args) -> int:
     if args.worst_dir:
         check_output_dir(args.worst_dir, "--worst-dir")
     net = _load_model(args.model)
+    if net.regression:  # real-valued targets: MSE and R², no classes
+        X, y, name = _data_for(net, args.split, args.data, real=True)
+        ev = net.evaluate_regression(X, y)
+        print(f"{name}: MSE {ev.mse:.6g}, R² {ev.r2:.4f}, cost {ev.cost:.6g} ({len(X)} examples)")
+        return 0
     X, y, name = _data_for(net, args.split, args.data)
     ev = net.evaluate(X, y)
     print(f"{name}: accuracy {100 * ev.accuracy:.2f}% ({round(ev.accuracy * len(X))}/{len(X)}), cost {ev.cost:.4f}")

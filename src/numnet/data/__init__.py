@@ -9,7 +9,7 @@ from .images import digit_to_image, load_digit, load_digits
 from .mnist import load_mnist, load_mnist_raw, mnist_dir
 from .shifts import SHIFTS, flip_labels, load_labelled, shift_images
 from .splits import one_hot, train_dev_split, train_val_test_split
-from .toy import course_moons, make_circles, make_flower, make_moons, make_spirals
+from .toy import course_moons, make_circles, make_flower, make_moons, make_random_regression, make_spirals
 
 __all__ = [
     "read_idx", "write_idx", "mnist_dir", "load_mnist_raw", "load_mnist", "one_hot", "train_val_test_split",

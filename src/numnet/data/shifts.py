@@ -65,7 +65,7 @@ def flip_labels(y, fraction, seed=None, classes=None):
     return noisy, flipped
 
 
-def load_labelled(path, dtype="float32"):
+def load_labelled(path, dtype="float32", real=False):
     """(X, y) from a file: an .npz with arrays X and y (or images and labels), or "IMAGES,LABELS" naming two
     IDX files (optionally .gz); images are scaled to [0, 1] when stored as uint8."""
     from .idx import read_idx
@@ -91,6 +91,10 @@ def load_labelled(path, dtype="float32"):
         except (OSError, EOFError) as e:
             raise ValueError(f"{p}: not a readable .npz file ({e})") from None
     X, y = np.asarray(X), np.asarray(y)
+    if real:  # regression targets: any finite reals, (n,) or (n, k)
+        if y.ndim not in (1, 2) or len(y) != len(X) or y.dtype.kind not in "iuf" or not np.isfinite(y).all():
+            raise ValueError(f"{text}: targets must be finite numbers, one row per example, got {y.dtype} {y.shape}")
+        return X.reshape(len(X), -1).astype(dtype), y.astype(dtype)
     if y.ndim != 1 or len(y) != len(X):
         raise ValueError(f"{text}: labels must be 1-D with one per image, got {y.shape} for {len(X)} images")
     if y.dtype.kind not in "iu":

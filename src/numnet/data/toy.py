@@ -117,3 +117,14 @@ def make_flower(n: int = 400, noise: float = 0.2, seed=None, dtype="float32"):
     r = 4.0 * np.sin(4.0 * t) + rng.normal(0.0, noise, n)
     X = np.column_stack([r * np.sin(t), r * np.cos(t)])
     return _shuffled(rng, X, y, dt)
+
+
+def make_random_regression(n: int = 64, d_in: int = 1000, d_out: int = 10, seed=None, dtype="float32"):
+    """The activation notes' regression program's data: X ~ N(0, 1) of shape (n, d_in) and real targets
+    Y ~ N(0, 1) of shape (n, d_out), nothing to learn but the points themselves (a network fits them)."""
+    for name, v in (("n", n), ("d_in", d_in), ("d_out", d_out)):
+        if not is_int(v) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    dt = float_dtype(dtype)
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d_in)).astype(dt), rng.standard_normal((n, d_out)).astype(dt)

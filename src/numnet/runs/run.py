@@ -72,8 +72,9 @@ class RunResult:
 
     def summary(self) -> dict:
         """A JSON-ready summary (what `numnet train --json-summary` writes)."""
-        return {"recipe": self.recipe, "test_accuracy": None if self.test is None else self.test.accuracy,
-                "test_cost": None if self.test is None else self.test.cost, "best_val_accuracy": self.best_val_accuracy,
+        test = {} if self.test is None else self.test._asdict()
+        return {"recipe": self.recipe, "test_accuracy": test.get("accuracy"), "test_cost": test.get("cost"),
+                **({"test_mse": test["mse"], "test_r2": test["r2"]} if "r2" in test else {}), "best_val_accuracy": self.best_val_accuracy,
                 "best_epoch": self.best_epoch, "epochs": len(self.history), "seconds": self.seconds,
                 "seed": self.settings.get("seed"), "config": self.settings,
                 "model": str(self.paths.get("model")) if self.paths.get("model") else None,
@@ -191,6 +192,15 @@ def mnist_data(cfg, log=None):
     return (X, y), (Xv, yv), (Xt, yt)
 
 
+def regression_data(cfg):
+    """The activation notes' program: fit `train_size` (default 64) random points; the test set is the same
+    points (the program measures the fit), and there is no validation set."""
+    from ..data.toy import make_random_regression
+
+    X, Y = make_random_regression(cfg["train_size"] or 64, cfg["sizes"][0], cfg["sizes"][-1], cfg["seed"], cfg["dtype"])
+    return (X, Y), (X[:0], Y[:0]), (X, Y)
+
+
 def set_keep_prob(net: Network, keep_prob) -> None:
     """Change the dropout keep probabilities of a (loaded) network: one value, or one per Dropout layer."""
     drops = [layer for layer in net.layers if isinstance(layer, Dropout)]
@@ -260,7 +270,9 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         cfg = resolve_settings(recipe, config, overrides)
         net, ckpt = build_network(cfg), None
         optimizer, schedule = build_optimizer(cfg), build_schedule(cfg)
-    (X, y), (Xv, yv), (Xt, yt) = data if data is not None else mnist_data(cfg, say)
+    if data is None:
+        data = regression_data(cfg) if cfg.get("data") == "random_regression" else mnist_data(cfg, say)
+    (X, y), (Xv, yv), (Xt, yt) = data
     train_dev = None
     if cfg.get("train_dev_size"):
         from ..data.splits import train_dev_split
@@ -304,7 +316,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         _rescue_model(net, f"training stopped: a file could not be written ({_os_message(e)})",
                       [out] if out is not None else [])
     seconds = time.perf_counter() - t0
-    test = net.evaluate(Xt, yt) if len(Xt) else None
+    test = None if not len(Xt) else net.evaluate_regression(Xt, yt) if net.regression else net.evaluate(Xt, yt)
     errors = {}
     if train_dev is not None:
         errors = {"train": 1 - net.evaluate(X, y).accuracy, "train_dev": 1 - net.evaluate(*train_dev).accuracy,

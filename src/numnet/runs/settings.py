@@ -50,6 +50,7 @@ DEFAULTS = {
     "pieces": None,
     "standardize": False,
     "augment": "none",
+    "data": "mnist",
     "schedule": "constant",
     "decay": None,
     "rate": None,
@@ -82,6 +83,9 @@ DEFAULTS = {
 INFO_KEYS = ("description", "published", "published_note", "published_runs", "target", "target_note", "source")
 
 AUGMENTS = ("none", "shift", "affine", "expand")
+#: where a run's data comes from: the bundled MNIST, or the activation notes' random regression problem
+#: (train_size examples, 64 by default, of N(0, 1) inputs and targets sized by the network; fitted, then measured)
+DATA = ("mnist", "random_regression")
 
 
 #: nested tables and how their keys map to flat settings (None: the key is the setting's name)
@@ -202,6 +206,8 @@ def check_settings(cfg: dict, source: str) -> dict:
         vals = kp if isinstance(kp, list) else [kp]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1 for v in vals):
             raise ValueError(f"{source}: keep_prob must be in (0, 1] (one value or one per hidden layer), got {kp!r}")
+    if out.get("data") is not None and out["data"] not in DATA:
+        raise ValueError(f"{source}: data must be one of {', '.join(DATA)}, got {out['data']!r}")
     if out.get("augment") is not None and out["augment"] not in AUGMENTS:
         raise ValueError(f"{source}: augment must be one of {', '.join(AUGMENTS)}, got {out['augment']!r}")
     for key in ("batch_norm", "monitor_training", "standardize", "gradient_health"):
