@@ -138,3 +138,25 @@ def test_cli_flag(tmp_path, capsys):
                "--epochs", "1", "--train-size", "200", "--validation-size", "50", "--out", str(tmp_path / "m.npz")])
     out = capsys.readouterr().out
     assert rc == 0 and "gradient health, epoch 1" in out and "saturated" in out
+
+
+def test_gradient_health_goes_into_history_and_its_plot(tmp_path):
+    """With the callback, History.gradient_health holds each epoch's record (saved and loaded with it), and
+    plot_history draws gradient-health.png from it; without it the field is None."""
+    pytest.importorskip("matplotlib")
+    from numnet.report.plots import plot_history
+
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 6)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(int)
+    net = numnet.Network.from_sizes([6, 8, 8, 2], activation="sigmoid", cost="log_likelihood", init="large", seed=0)
+    health = numnet.GradientHealth(warn=False)
+    h = net.fit(X, y, epochs=3, batch_size=20, optimizer=numnet.SGD(0.1), seed=1, callbacks=[health])
+    assert [r["epoch"] for r in h.gradient_health] == [1, 2, 3]
+    assert h.gradient_health[-1]["grad_norm"] == health.records[-1]["grad_norm"]
+    h.save(tmp_path / "h.json")
+    assert numnet.History.load(tmp_path / "h.json").gradient_health == h.gradient_health
+    paths = plot_history(h, tmp_path / "plots")
+    assert [p.name for p in paths] == ["cost.png", "gradient-health.png"] and all(p.stat().st_size > 0 for p in paths)
+    plain = numnet.Network.from_sizes([6, 8, 2], seed=0).fit(X, y, epochs=1)
+    assert plain.gradient_health == [None]

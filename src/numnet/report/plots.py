@@ -70,8 +70,9 @@ def _finish_epochs(fig, ax, title, ylabel, path) -> Path:
 
 
 def plot_history(history, directory) -> list[Path]:
-    """Write cost.png (train/val cost per epoch and the EWA-smoothed mini-batch cost) and
-    accuracy.png (train/val accuracy in %) into `directory`; figures with no data are skipped."""
+    """Write cost.png (train/val cost per epoch and the EWA-smoothed mini-batch cost), accuracy.png (train/val
+    accuracy in %) and, when GradientHealth recorded it, gradient-health.png (each layer's gradient norm per
+    epoch) into `directory`; figures with no data are skipped."""
     if isinstance(history, dict):
         history = History.from_dict(history)
     if not isinstance(history, History):
@@ -112,6 +113,16 @@ def plot_history(history, directory) -> list[Path]:
             ax.plot(epochs, 100 * val_acc, "s--", color=COLORS[1], markersize=4, markerfacecolor="none",
                     label="validation accuracy")
         written.append(_finish_epochs(fig, ax, "accuracy", "accuracy (%)", directory / "accuracy.png"))
+    health = [(e, r) for e, r in zip(history.epoch, history.gradient_health) if r]
+    if health:  # recorded by the GradientHealth callback: each layer's gradient norm per epoch
+        fig, ax = _figure()
+        keys = [k for k in health[0][1].get("grad_norm", {}) if k.endswith(".W")] or list(health[0][1]["grad_norm"])
+        for j, key in enumerate(keys):
+            values = [r["grad_norm"].get(key) for _, r in health]
+            ax.semilogy([e for e, _ in health], values, "o-", color=COLORS[j % len(COLORS)], markersize=3,
+                        label=f"layer {key}")
+        written.append(_finish_epochs(fig, ax, "gradient norm per layer (mean over the epoch's mini-batches)",
+                                      "‖∂C/∂W‖", directory / "gradient-health.png"))
     return written
 
 

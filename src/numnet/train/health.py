@@ -67,6 +67,8 @@ class GradientHealth(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         if not self.records or self.records[-1]["epoch"] != epoch:  # stopped before the last batch
             self._record(trainer)
+        if len(trainer.history) and trainer.history.epoch[-1] == epoch:  # also in History (history.json, plots)
+            trainer.history.annotate("gradient_health", self.records[-1])
 
     def _record(self, trainer):
         net, epoch = trainer.net, trainer.epoch

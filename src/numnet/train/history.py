@@ -16,9 +16,9 @@ from ..utils.tables import format_table as _table
 __all__ = ["History", "ewa", "format_table", "FIELDS"]
 
 FIELDS = ("epoch", "train_cost", "train_accuracy", "val_cost", "val_accuracy",
-          "lr", "epoch_time", "batch_cost", "val_task_accuracy")
+          "lr", "epoch_time", "batch_cost", "val_task_accuracy", "gradient_health")
 #: fields that files written before they existed may lack (read as None for every epoch)
-_ADDED_LATER = ("val_task_accuracy",)
+_ADDED_LATER = ("val_task_accuracy", "gradient_health")
 METRICS = ("train_cost", "train_accuracy", "val_cost", "val_accuracy", "lr", "epoch_time")
 _OPTIONAL = ("train_cost", "train_accuracy", "val_cost", "val_accuracy")
 
@@ -43,7 +43,8 @@ class History:
         self._data: dict[str, list] = {field: [] for field in FIELDS}
 
     def record(self, epoch, *, train_cost=None, train_accuracy=None, val_cost=None,
-               val_accuracy=None, lr, epoch_time, batch_cost=(), val_task_accuracy=None) -> None:
+               val_accuracy=None, lr, epoch_time, batch_cost=(), val_task_accuracy=None,
+               gradient_health=None) -> None:
         """Append one epoch; epoch numbers are 1-based and strictly increasing."""
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 1:
             raise ValueError(f"epoch must be a 1-based integer, got {epoch!r}")
@@ -61,9 +62,18 @@ class History:
             "epoch_time": _finite("epoch_time", epoch_time, low=0.0),
             "batch_cost": _float_list("batch_cost", batch_cost),
             "val_task_accuracy": None if val_task_accuracy is None else _task_list(val_task_accuracy),
+            "gradient_health": None if gradient_health is None else _json_record(gradient_health),
         }
         for field, value in row.items():
             self._data[field].append(value)
+
+    def annotate(self, field: str, value) -> None:
+        """Attach a record to the latest epoch after it was recorded (GradientHealth adds its measurements)."""
+        if field != "gradient_health":
+            raise ValueError(f"only gradient_health is added after an epoch is recorded, not {field!r}")
+        if not len(self):
+            raise ValueError("history is empty: no epoch to annotate")
+        self._data[field][-1] = _json_record(value)
 
     def __len__(self) -> int:
         return len(self._data["epoch"])
@@ -73,6 +83,8 @@ class History:
             raise KeyError(f"unknown history field {field!r}; fields: {', '.join(FIELDS)}")
         if field in ("batch_cost", "val_task_accuracy"):
             return [None if v is None else list(v) for v in self._data[field]]
+        if field == "gradient_health":
+            return [None if v is None else json.loads(json.dumps(v)) for v in self._data[field]]
         return list(self._data[field])
 
     def __getattr__(self, name):
@@ -163,6 +175,26 @@ class History:
             return cls.from_dict(d)
         except ValueError as e:
             raise ValueError(f"history file {path} is corrupt: {e}") from None
+
+
+def _json_record(value) -> dict:
+    """A JSON object of numbers, strings, lists and dicts (a gradient-health record), copied; a number that is
+    not finite becomes None."""
+    if not isinstance(value, dict):
+        raise ValueError(f"gradient_health must be a dict, got {type(value).__name__}")
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, (bool, str)) or v is None:
+            return v
+        if isinstance(v, numbers.Real):
+            return float(v) if math.isfinite(v) else None
+        raise ValueError(f"gradient_health holds a {type(v).__name__}, not JSON")
+
+    return clean(value)
 
 
 def _task_list(values) -> list:
