@@ -61,12 +61,6 @@ def fraction(value, what: str) -> float:
     return number(value, what, 0.0, 1.0)
 
 
-def boolean(value, what: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{what} must be true or false, got {value!r}")
-    return bool(value)
-
-
 def seed(value, what: str = "seed"):
     """None (fresh entropy) or a non-negative integer."""
     return None if value is None else nonnegative_int(value, what)
@@ -83,9 +77,3 @@ def float_dtype(dtype, allowed=FLOAT_DTYPES, what: str = "dtype") -> np.dtype:
     if dt.name not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(allowed)}, got {dtype!r}")
     return dt
-
-
-def choice(value, what: str, options) -> str:
-    if value not in options:
-        raise ValueError(f"{what} must be one of {', '.join(map(str, options))}, got {value!r}")
-    return value
