@@ -651,13 +651,29 @@ def cmd_lab(args) -> int:
     if not args.no_browser:
         open_browser(url)
     try:
-        server.serve_forever(poll_interval=0.5)
+        with _stop_on_signals():
+            server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:
         print("numnet lab: stopped", file=sys.stderr)
     finally:
         server.lab.close()
         server.server_close()
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Ctrl-C and SIGTERM stop a server cleanly, even where the process was started with SIGINT ignored (a
+    background job of a non-interactive shell inherits that)."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_search(args) -> int:
