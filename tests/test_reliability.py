@@ -587,27 +587,26 @@ def test_17_compare_optimizers_prints_the_course_figure_as_percent(capsys):
     assert "(course: 79.70%)" in out
 
 
-def test_17_quiet_runs_print_no_runtime_warnings(capsys, tmp_path, monkeypatch):
+def _warn_then_stop(monkeypatch, tmp_path, message, category):
+    """Make loading the data warn `message`, then fail with "stop here" (the CLI's warning path, no training)."""
     monkeypatch.chdir(tmp_path)
 
     def noisy(*a, **k):
-        warnings.warn("overflow encountered in exp", RuntimeWarning)
+        warnings.warn(message, category)
         raise ValueError("stop here")
 
     monkeypatch.setattr(importlib.import_module("numnet.runs.run"), "mnist_data", noisy)
+
+
+def test_17_quiet_runs_print_no_runtime_warnings(capsys, tmp_path, monkeypatch):
+    _warn_then_stop(monkeypatch, tmp_path, "overflow encountered in exp", RuntimeWarning)
     rc, out, err = run(capsys, "train", *TRAIN)
     assert_user_error(rc, err, "stop here")
     assert "overflow" not in err
 
 
 def test_17_warnings_are_one_line_without_paths(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-
-    def noisy(*a, **k):
-        warnings.warn("something odd", UserWarning)
-        raise ValueError("stop here")
-
-    monkeypatch.setattr(importlib.import_module("numnet.runs.run"), "mnist_data", noisy)
+    _warn_then_stop(monkeypatch, tmp_path, "something odd", UserWarning)
     rc, out, err = run(capsys, "train", *TRAIN[:-1])
     assert err.splitlines()[0] == "numnet: warning: something odd"
     assert ".py" not in err

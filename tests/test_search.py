@@ -70,15 +70,15 @@ def _cli(*argv, **kw):
 
 
 # ---------------------------------------------------------------------------------------------- distributions
-def _samples(spec, n=1500, seed=0):
-    """n values drawn through Optuna's random sampler and the space's suggest (no training)."""
-    space = parse_space({"search": {"lr": spec}})
+def _samples(spec, n=1500, seed=0, name="lr"):
+    """n values of setting `name` drawn through Optuna's random sampler and the space's suggest (no training)."""
+    space = parse_space({"search": {name: spec}})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     out = []
     for _ in range(n):
         t = study.ask()
         values, _ = space.suggest(t)
-        out.append(values["lr"])
+        out.append(values[name])
         study.tell(t, 0.0)
     return np.array(out)
 
@@ -95,15 +95,7 @@ def test_log_samples_uniformly_in_the_exponent():
 
 
 def test_one_minus_log_samples_one_minus_beta_on_a_log_scale():
-    spec = {"dist": "one-minus-log", "low": 0.9, "high": 0.999}
-    space = parse_space({"search": {"beta": spec}})
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
-    beta = []
-    for _ in range(1500):
-        t = study.ask()
-        beta.append(space.suggest(t)[0]["beta"])
-        study.tell(t, 0.0)
-    beta = np.array(beta)
+    beta = _samples({"dist": "one-minus-log", "low": 0.9, "high": 0.999}, seed=1, name="beta")
     assert beta.min() >= 0.9 and beta.max() <= 0.999
     assert _uniform_p(np.log10(1 - beta), -3, -1) > 1e-3
     assert abs(np.mean(beta > 0.99) - 0.5) < 0.05         # [0.99, 0.999] gets half the draws (linear: 9%)
@@ -119,13 +111,7 @@ def test_int_and_uniform_sample_linearly():
     x = _samples({"dist": "int", "low": 1, "high": 4})
     counts = np.bincount(x, minlength=5)[1:]
     assert stats.chisquare(counts).pvalue > 1e-3 and set(x) == {1, 2, 3, 4}
-    space = parse_space({"search": {"keep_prob": {"dist": "uniform", "low": 0.5, "high": 1.0}}})
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
-    kp = []
-    for _ in range(1500):
-        t = study.ask()
-        kp.append(space.suggest(t)[0]["keep_prob"])
-        study.tell(t, 0.0)
+    kp = _samples({"dist": "uniform", "low": 0.5, "high": 1.0}, seed=2, name="keep_prob")
     assert _uniform_p(kp, 0.5, 1.0) > 1e-3
 
 
