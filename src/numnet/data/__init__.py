@@ -14,6 +14,6 @@ from .toy import course_moons, make_circles, make_flower, make_moons, make_rando
 __all__ = [
     "read_idx", "write_idx", "mnist_dir", "load_mnist_raw", "load_mnist", "one_hot", "train_val_test_split",
     "make_moons", "course_moons", "make_circles", "make_spirals", "make_flower", "expand_shifts",
-    "affine_images", "random_affine", "load_digit", "load_digits", "digit_to_image", "train_dev_split",
+    "affine_images", "random_affine", "load_digit", "load_digits", "digit_to_image", "make_random_regression", "train_dev_split",
     "flip_labels", "shift_images", "SHIFTS", "load_labelled",
 ]

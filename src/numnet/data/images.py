@@ -9,9 +9,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from ..utils.checks import float_dtype
-from ..utils.files import write_bytes_atomic
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..utils.checks import float_dtype, is_int
+from ..utils.files import write_bytes_atomic
 
 __all__ = ["load_digit", "load_digits", "digit_to_image", "ImageTooLarge"]
 
@@ -179,7 +180,7 @@ def digit_to_image(x, path=None, scale: int = 1) -> Image.Image:
         raise ValueError(f"digit must be numeric, got dtype {x.dtype}")
     if not np.all(np.isfinite(x)):
         raise ValueError("digit contains NaN or infinite values")
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+    if not is_int(scale) or scale < 1:
         raise ValueError(f"scale must be a positive int, got {scale!r}")
     pixels = np.round(np.clip(x.astype(np.float64), 0.0, 1.0) * 255).astype(np.uint8)
     img = Image.fromarray(pixels.reshape(_SIZE, _SIZE))

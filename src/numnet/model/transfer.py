@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.layers import LAYERS, Activation, Dense
+from ..utils.checks import is_int
 from .network import Network
 
 
@@ -55,7 +56,7 @@ def transfer(net: Network, replace_head=None, freeze=0, seed=None, init=None) ->
     new = net.copy()
     layers = list(new.layers)
     if replace_head is not None:
-        if isinstance(replace_head, bool) or not isinstance(replace_head, (int, np.integer)) or replace_head < 1:
+        if not is_int(replace_head) or replace_head < 1:
             raise ValueError(f"replace_head must be a positive number of output units, got {replace_head!r}")
         i = output_head(new)
         old = layers[i]
@@ -67,7 +68,7 @@ def transfer(net: Network, replace_head=None, freeze=0, seed=None, init=None) ->
             layer.trainable = True
         new = Network(layers, new.cost)
     owners = [layer for layer in new.layers if layer.params]
-    if isinstance(freeze, bool) or not isinstance(freeze, (int, np.integer)) or freeze < 0:
+    if not is_int(freeze) or freeze < 0:
         raise ValueError(f"freeze must be a non-negative number of layers, got {freeze!r}")
     if freeze >= len(owners):
         raise ValueError(f"cannot freeze {freeze} layers: the model has {len(owners)} layers with parameters "

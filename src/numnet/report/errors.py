@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.checks import positive_int
 from ..utils.files import write_text_atomic
 
 CSV_FIELDS = ("index", "true", "predicted", "confidence", "tags", "model", "data", "n_examples", "n_errors")
@@ -78,8 +79,7 @@ class MistakeSample:
 def sample_mistakes(net, X, y, k=100, seed=0, data_name="data") -> MistakeSample:
     """k of the model's mistakes on (X, y), drawn uniformly without replacement with default_rng(seed) (all of
     them when there are fewer), in index order."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"the sample size must be a positive integer, got {k!r}")
+    k = positive_int(k, "the sample size")
     X = net.prepare_inputs(X)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(X):

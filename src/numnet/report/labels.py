@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..utils.checks import is_int
+
 
 @dataclass
 class LabelIssues:
@@ -43,7 +45,7 @@ def out_of_sample_proba(net, X, y, folds=2, epochs=5, batch_size=64, optimizer=N
     from ..model.transfer import reinitialize
     from ..train.optimizers import Adam
 
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+    if not is_int(folds) or folds < 2:
         raise ValueError(f"cross-fitting needs at least 2 folds, got {folds!r}")
     X = net.prepare_inputs(X)
     y = np.asarray(y)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.checks import is_int, positive_int
+
 #: the cost has blown up once it climbs back this fraction of the way from its minimum to its start
 RISE = 0.2
 
@@ -38,10 +40,9 @@ def lr_find(net, optimizer, X, y, *, batch_size=64, lr_min=1e-6, lr_max=10.0, st
     and the suggestion. Stops early once the smoothed cost exceeds `stop_factor` × its minimum or the start."""
     if not (0 < lr_min < lr_max) or not all(map(math.isfinite, (lr_min, lr_max))):
         raise ValueError(f"lr-find needs 0 < min-lr < max-lr, got {lr_min!r} and {lr_max!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 10:
+    if not is_int(steps) or steps < 10:
         raise ValueError(f"lr-find needs at least 10 steps, got {steps!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")
+    positive_int(batch_size, "batch size")
     X = net.prepare_inputs(X)
     Y, _ = net.prepare_targets(y, len(X))
     n = len(X)

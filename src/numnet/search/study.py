@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..runs.run import RunError, mnist_data, resolve_settings, run
 from ..train.callbacks import Callback, TrainingDiverged
+from ..utils.checks import is_int
 from .space import Space, SpaceError, load_space, refine, space_from_dict
 
 SAMPLERS = ("random", "grid", "tpe")
@@ -181,7 +182,9 @@ def fail_stale_trials(study, grace: float) -> list[int]:
     optuna = _optuna()
     TrialState = optuna.trial.TrialState
     if not isinstance(study._storage, optuna.storages.JournalStorage):
-        from optuna.storages._heartbeat import is_heartbeat_enabled  # sees through Optuna's cache wrapper
+        from optuna.storages._heartbeat import (
+            is_heartbeat_enabled,  # sees through Optuna's cache wrapper
+        )
 
         if not is_heartbeat_enabled(study._storage):
             return []
@@ -512,10 +515,10 @@ def search(space, trials=20, *, budget=None, epochs=None, train_size=None, sampl
     """
     say = log or (lambda msg: None)
     for name, v, lo in (("trials", trials, 1), ("workers", workers, 1), ("top", top, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        if not is_int(v) or v < lo:
             raise SearchError(f"--{name} must be a positive integer, got {v!r}")
     for name, v in (("epochs", epochs), ("train_size", train_size)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+        if v is not None and (not is_int(v) or v < 1):
             raise SearchError(f"--{name.replace('_', '-')} must be a positive integer, got {v!r}")
     if budget is not None and not budget > 0:
         raise SearchError(f"--budget must be a positive number of seconds, got {budget!r}")

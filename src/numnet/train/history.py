@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.checks import is_int
 from ..utils.files import write_text_atomic
 from ..utils.jsonio import read_json
 from ..utils.tables import format_table as _table
@@ -46,7 +47,7 @@ class History:
                val_accuracy=None, lr, epoch_time, batch_cost=(), val_task_accuracy=None,
                gradient_health=None) -> None:
         """Append one epoch; epoch numbers are 1-based and strictly increasing."""
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 1:
+        if not is_int(epoch) or epoch < 1:
             raise ValueError(f"epoch must be a 1-based integer, got {epoch!r}")
         if self._data["epoch"] and epoch <= self._data["epoch"][-1]:
             raise ValueError(f"epoch must increase: got {epoch} after epoch {self._data['epoch'][-1]}")
@@ -116,7 +117,7 @@ class History:
 
     def truncate(self, n_epochs: int) -> None:
         """Keep only the first n_epochs epochs (used when resuming from a checkpoint)."""
-        if isinstance(n_epochs, bool) or not isinstance(n_epochs, numbers.Integral) \
+        if not is_int(n_epochs) \
                 or not 0 <= n_epochs <= len(self):
             raise ValueError(f"n_epochs must be an integer in [0, {len(self)}], got {n_epochs!r}")
         for values in self._data.values():
