@@ -392,7 +392,7 @@ def work(storage, study_name, trials, *, budget=None, sampler="random", pruner="
          heartbeat=10.0, enqueue=(), log=None) -> int:
     """Run trials of an existing study in this process until it has `trials` counted trials or `budget`
     seconds have passed; the number of trials this worker ran."""
-    optuna = _optuna()
+    _optuna()  # a clear error before any work when Optuna is not installed
     say = log or (lambda msg: None)
     probe = open_study(storage, study_name, heartbeat=heartbeat)
     meta = probe.user_attrs[STUDY_ATTR]
