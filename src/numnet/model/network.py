@@ -6,6 +6,10 @@ Backpropagation runs the layers in reverse, one matrix product per Dense layer p
 This is the public model interface the trainer, gradcheck and the book API use: `prepare_inputs`,
 `prepare_targets`, `forward_pass`, `backprop` (the one place where L2 enters the gradient), `measure`,
 `parameters` / `trainable_parameters`, `architecture` / `arrays` / `from_architecture`.
+
+Devices: a network lives on the CPU (NumPy) or, after `to("cuda")`, on a GPU (CuPy); its passes compute with
+the array module of its arrays. `prepare_inputs` / `prepare_targets` check data on the host and place it on
+the network's device (once per call: `fit` moves the whole training set once). Files always hold host arrays.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from ..nn.standardize import Standardize
 from ..train.checkpoints import Checkpoint, load_checkpoint as read_checkpoint
 from ..train.loop import fit
 from ..utils.archive import declared_shape, read_archive, write_archive
+from ..utils.backend import CPU, array_module, device_of, to_device, to_host
 from ..utils.checks import float_dtype, is_int, positive_int
 
 FORMAT = "numnet-model"
@@ -200,10 +205,32 @@ class Network:
         inner = ",\n    ".join(repr(l) for l in self.layers)
         return f"Network([\n    {inner}\n], cost={self.cost.name!r}, dtype={self.dtype.name!r})"
 
+    # ------------------------------------------------------------------ devices
+    @property
+    def device(self) -> str:
+        """Where the parameters live: "cpu" (NumPy) or "cuda" (CuPy)."""
+        return device_of(self.param_arrays()[0])
+
+    def to(self, device) -> "Network":
+        """Move every parameter, gradient and buffer (batch-norm statistics, standardization) to `device`
+        ("cpu" or "cuda"; "cuda" needs CuPy and a GPU) and return the network. An optimizer keeps state per
+        parameter array, so move the network before training, not between steps of one optimizer."""
+        for layer in self.layers:
+            for store in (layer.params, layer.grads, layer.buffers):
+                for k, v in store.items():
+                    store[k] = to_device(v, device)
+        return self
+
+    def _placed(self, a):
+        """A host array on the network's device."""
+        device = self.device
+        return a if device == CPU else to_device(a, device)
+
     # ------------------------------------------------------------------ input checks
     def prepare_inputs(self, X, what="X"):
-        """X as a C-contiguous array of the network's dtype, shape (n, n_in), finite; else a clear error."""
-        X = np.asarray(X)
+        """X as a C-contiguous array of the network's dtype, shape (n, n_in), finite, on the network's device;
+        else a clear error. Checked on the host (an array on a device is copied there first)."""
+        X = to_host(X)
         if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise ValueError(f"{what} must be a numeric array, got dtype {X.dtype}")
         if np.issubdtype(X.dtype, np.complexfloating):
@@ -215,7 +242,7 @@ class Network:
         X = np.ascontiguousarray(X, dtype=self.dtype)
         if not np.isfinite(X).all():
             raise ValueError(f"{what} contains NaN or infinite values")
-        return X
+        return self._placed(X)
 
     @property
     def regression(self) -> bool:
@@ -224,7 +251,12 @@ class Network:
         return self.cost.real_targets and self.layers[-1].unbounded_output
 
     def prepare_targets(self, y, n, what="y"):
-        """(Y, labels): targets shaped like the output (class indices (n,) become one-hot, or a 0/1 column for
+        """(Y, labels), both on the network's device: see `_targets`."""
+        Y, labels = self._targets(to_host(y), n, what)
+        return self._placed(Y), (None if labels is None else self._placed(labels))
+
+    def _targets(self, y, n, what):
+        """(Y, labels) on the host: targets shaped like the output (class indices (n,) become one-hot, or a 0/1 column for
         one unit) and the class labels where they exist (None for multi-label, soft or real-valued targets).
         A regression network (see `regression`) takes any finite real targets, (n, n_out) or (n,) for one output."""
         y = np.asarray(y)
@@ -318,7 +350,7 @@ class Network:
         # trainer): a cost that is not finite is the signal
         a, z = self.forward_pass(X, training, rng)
         cost = self.cost.value(a, Y, z)
-        if not math.isfinite(cost):
+        if isinstance(cost, float) and not math.isfinite(cost):  # on a device: checked later, without waiting
             return cost
         self.backward_pass(a, Y)
         if l2:
@@ -339,11 +371,13 @@ class Network:
         """Output activations, computed in chunks to bound memory."""
         X = self.prepare_inputs(X)
         with np.errstate(over="ignore", under="ignore"):
-            return np.concatenate([self.forward_pass(X[i:i + batch_size])[0] for i in range(0, len(X), batch_size)]
-                                  or [np.zeros((0, self.n_out), self.dtype)])
+            xp = array_module(X)
+            return xp.concatenate([self.forward_pass(X[i:i + batch_size])[0] for i in range(0, len(X), batch_size)]
+                                  or [xp.zeros((0, self.n_out), self.dtype)])
 
     def predict(self, X, batch_size=10000):
-        """Class indices: argmax of the outputs, or output > 0.5 for a single output unit."""
+        """Class indices: argmax of the outputs, or output > 0.5 for a single output unit (on the network's
+        device, as predict_proba and forward)."""
         a = self.predict_proba(X, batch_size)
         if self.n_out == 1:
             return (a[:, 0] > 0.5).astype(np.int64)
@@ -353,11 +387,12 @@ class Network:
         """(λ / 2n) Σ w² over the weights (never biases), n the training-set size."""
         if not l2:
             return 0.0
-        return 0.5 * l2 / n_train * sum(float(np.vdot(layer.params[k], layer.params[k]))
+        return 0.5 * l2 / n_train * sum(float(array_module(layer.params[k]).vdot(layer.params[k], layer.params[k]))
                                         for layer in self.layers for k in layer.decay)
 
     def measure(self, X, Y, labels, batch_size=10000):
-        """(total cost, number correct) over prepared (X, Y), in chunks; `labels` from `prepare_targets`."""
+        """(total cost, number correct) over prepared (X, Y), in chunks; `labels` from `prepare_targets`. Host
+        numbers on either device (a device reads its sums once per chunk)."""
         total, correct = 0.0, 0
         with np.errstate(over="ignore", under="ignore"):
             for i in range(0, len(X), batch_size):
@@ -365,20 +400,21 @@ class Network:
                 Yb = Y[i:i + batch_size]
                 total += self.cost.value(a, Yb, z) * len(a)
                 correct += self._n_correct(a, Yb, None if labels is None else labels[i:i + batch_size])
-        return total, correct
+        return float(total), correct
 
     def _n_correct(self, a, Y, labels):
+        xp = array_module(a)
         if self.n_out == 1:
-            return int(np.sum((a[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
+            return int(xp.sum((a[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
         if labels is not None:
-            return int(np.sum(a.argmax(axis=1) == labels))
+            return int(xp.sum(a.argmax(axis=1) == labels))
         # multi-label targets: fraction of units on the right side of 0.5, counted in examples; with missing
         # targets, the fraction of the labelled entries that are right (counted in examples)
         right = (a > 0.5) == (Y > 0.5)
-        labelled = ~np.isnan(Y)
+        labelled = ~xp.isnan(Y)
         if not labelled.all():
-            return float(np.sum(right & labelled) / max(int(labelled.sum()), 1) * len(a))
-        return float(np.mean(right, axis=1).sum())
+            return float(xp.sum(right & labelled) / max(int(labelled.sum()), 1) * len(a))
+        return float(xp.mean(right, axis=1).sum())
 
     def task_accuracy(self, X, y, batch_size=10000) -> np.ndarray:
         """Multi-task accuracy: for each output unit (a yes/no task), the fraction of its labelled examples on the
@@ -387,14 +423,16 @@ class Network:
         Y, _ = self.prepare_targets(y, len(X))
         if Y.shape[1] != self.n_out or (self.n_out > 1 and np.ndim(y) == 1):
             raise ValueError("task accuracy needs targets of shape (n, n_out), one column per task")
-        right = np.zeros(self.n_out)
-        count = np.zeros(self.n_out)
+        xp = array_module(X)
+        right = xp.zeros(self.n_out)
+        count = xp.zeros(self.n_out)
         for i in range(0, len(X), batch_size):
             a = self.predict_proba(X[i:i + batch_size])
             Yb = Y[i:i + batch_size]
-            labelled = ~np.isnan(Yb)
-            right += np.sum(((a > 0.5) == (Yb > 0.5)) & labelled, axis=0)
+            labelled = ~xp.isnan(Yb)
+            right += xp.sum(((a > 0.5) == (Yb > 0.5)) & labelled, axis=0)
             count += labelled.sum(axis=0)
+        right, count = to_host(right), to_host(count)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(count > 0, right / np.maximum(count, 1), np.nan)
 
@@ -415,8 +453,8 @@ class Network:
         Y, _ = self.prepare_targets(y, len(X))
         if len(X) == 0:
             raise ValueError("cannot evaluate on an empty data set")
-        A = self.predict_proba(X, batch_size).astype(np.float64)
-        Y = Y.astype(np.float64)
+        A = to_host(self.predict_proba(X, batch_size)).astype(np.float64)
+        Y = to_host(Y).astype(np.float64)
         ss_res = ((A - Y) ** 2).sum(axis=0)
         ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
         r2 = np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), (ss_res == 0).astype(float))
@@ -453,8 +491,10 @@ class Network:
         return net
 
     def copy(self) -> "Network":
-        """An independent copy with the same weights (built from the architecture, not by pickling)."""
-        return type(self).from_architecture(self.architecture(), self.arrays())
+        """An independent copy with the same weights (built from the architecture, not by pickling), on the
+        same device."""
+        net = type(self).from_architecture(self.architecture(), {k: to_host(v) for k, v in self.arrays().items()})
+        return net if self.device == CPU else net.to(self.device)
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self.arrays().items()}
@@ -464,7 +504,7 @@ class Network:
         for key, target in self.arrays().items():
             if key not in arrays:
                 raise ValueError(f"weights lack array {key!r}")
-            src = np.asarray(arrays[key])
+            src = to_device(arrays[key], device_of(target))
             if src.shape != target.shape:
                 raise ValueError(f"array {key!r} has shape {src.shape}, expected {target.shape}")
             target[...] = src
@@ -491,7 +531,8 @@ class Network:
 
     def save(self, path) -> Path:
         """Write the model: an NPZ archive of the arrays plus `__meta__`, the architecture as UTF-8 JSON.
-        Written atomically; loads with `numnet.load` and never uses pickle."""
+        Written atomically, from either device (files hold host arrays: load, then `.to("cuda")`); loads with
+        `numnet.load` and never uses pickle."""
         return write_archive(path, self.architecture(), self.arrays())
 
     @classmethod

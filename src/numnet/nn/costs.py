@@ -4,11 +4,15 @@
 activation passes its input `z` (the logits), the cost is computed from z, which is exact for saturated
 units. `grad(a, Y)` is ∂C/∂a. `fuses(output_layer)` says when ∂C/∂z simplifies to (a − Y)/n, the book's
 output error δ^L = a^L − y for cross-entropy on sigmoid and log-likelihood on softmax.
+
+Costs compute with the array module of their inputs. `value` returns a Python float for host arrays and a 0-d
+array on a device (see `to_scalar`): reading a GPU cost waits for the GPU, so the trainer reads them in batches.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..utils.backend import array_module, to_scalar
 from ..utils.registry import Registry
 from .layers import Layer, Sigmoid, Softmax
 
@@ -22,13 +26,23 @@ def _tiny(a):
 
 def _softplus(z):
     """ln(1 + e^z) without overflow: max(z, 0) + ln(1 + e^(−|z|))."""
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    xp = array_module(z)
+    return xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 def _missing(Y):
-    """The mask of missing (NaN) targets, or None when every target is present."""
-    missing = np.isnan(Y)
-    return missing if missing.any() else None
+    """The mask of missing (NaN) targets, or None when every target is present. On a device the mask is always
+    returned (asking whether any target is missing would wait for the device every batch)."""
+    xp = array_module(Y)
+    missing = xp.isnan(Y)
+    return missing if xp is not np or missing.any() else None
+
+
+def _masked_sum(terms, missing):
+    """Σ terms over the labelled entries (NumPy's where= reduction; a select then a sum where it has none)."""
+    if array_module(terms) is np:
+        return np.sum(terms, where=~missing)
+    return array_module(terms).where(missing, 0, terms).sum()
 
 
 class Cost:
@@ -78,7 +92,7 @@ class QuadraticCost(Cost):
 
     def value(self, a, Y, z=None):
         d = a - Y
-        return 0.5 * float(np.vdot(d, d)) / len(a)
+        return 0.5 * to_scalar(array_module(d).vdot(d, d)) / len(a)
 
     def grad(self, a, Y):
         g = a - Y
@@ -96,30 +110,33 @@ class CrossEntropyCost(Cost):
     allows_missing = True  # multi-task learning: each unit is its own yes/no task, unlabelled entries are NaN
 
     def value(self, a, Y, z=None):
+        xp = array_module(a)
         missing = _missing(Y)
         if missing is not None:
-            Y = np.where(missing, 0, Y)
+            Y = xp.where(missing, 0, Y)
             terms = (_softplus(z) - Y * z) if z is not None else -(
-                Y * np.log(np.maximum(a, _tiny(a))) + (1 - Y) * np.log(np.maximum(1 - a, _tiny(a))))
-            return float(np.sum(terms, where=~missing)) / len(a)
+                Y * xp.log(xp.maximum(a, _tiny(a))) + (1 - Y) * xp.log(xp.maximum(1 - a, _tiny(a))))
+            return to_scalar(_masked_sum(terms, missing)) / len(a)
         if z is not None:
-            return float(np.sum(_softplus(z) - Y * z)) / len(a)
+            return to_scalar(xp.sum(_softplus(z) - Y * z)) / len(a)
         eps = _tiny(a)
-        return -float(np.sum(Y * np.log(np.maximum(a, eps)) + (1 - Y) * np.log(np.maximum(1 - a, eps)))) / len(a)
+        return -to_scalar(xp.sum(Y * xp.log(xp.maximum(a, eps)) + (1 - Y) * xp.log(xp.maximum(1 - a, eps)))) / len(a)
 
     def grad(self, a, Y):
+        xp = array_module(a)
         eps = np.finfo(a.dtype).eps
-        a = np.clip(a, eps, 1 - eps)
+        a = xp.clip(a, eps, 1 - eps)
         missing = _missing(Y)
         if missing is not None:
-            return np.where(missing, 0, (a - np.where(missing, 0, Y)) / (a * (1 - a)) / len(a)).astype(a.dtype)
+            return xp.where(missing, 0, (a - xp.where(missing, 0, Y)) / (a * (1 - a)) / len(a)).astype(a.dtype)
         return (a - Y) / (a * (1 - a)) / len(a)
 
     def delta(self, a, Y):
         missing = _missing(Y)
         if missing is None:
             return super().delta(a, Y)
-        delta = np.where(missing, 0, a - np.where(missing, 0, Y)).astype(a.dtype)
+        xp = array_module(a)
+        delta = xp.where(missing, 0, a - xp.where(missing, 0, Y)).astype(a.dtype)
         delta *= 1 / len(a)
         return delta
 
@@ -134,14 +151,15 @@ class LogLikelihoodCost(Cost):
     outputs = ("softmax",)
 
     def value(self, a, Y, z=None):
+        xp = array_module(a)
         if z is not None:
             m = z.max(axis=1, keepdims=True)
-            lse = m + np.log(np.exp(z - m).sum(axis=1, keepdims=True))
-            return float(np.sum(Y * (lse - z))) / len(a)
-        return -float(np.sum(Y * np.log(np.maximum(a, _tiny(a))))) / len(a)
+            lse = m + xp.log(xp.exp(z - m).sum(axis=1, keepdims=True))
+            return to_scalar(xp.sum(Y * (lse - z))) / len(a)
+        return -to_scalar(xp.sum(Y * xp.log(xp.maximum(a, _tiny(a))))) / len(a)
 
     def grad(self, a, Y):
-        return -Y / np.maximum(a, _tiny(a)) / len(a)
+        return -Y / array_module(a).maximum(a, _tiny(a)) / len(a)
 
 
 def make_cost(cost) -> Cost:

@@ -9,11 +9,15 @@ A layer tells the network what it needs through attributes, never through its ty
 it expects, None for any), `changes_width`, `decay` (what L2 shrinks), `trainable` (False freezes it: no
 update, no weight gradient), `unbounded_output` (real-valued targets fit its output), `hidden_unit` (it replaces
 Dense + activation in `Network.from_sizes`, as Maxout does). Randomness arrives through `forward(x, training, rng)`.
+
+Every layer computes with the array module of its input (`array_module(x)`: NumPy, or CuPy for a network
+placed on the GPU with `Network.to("cuda")`), so the same code serves both devices.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..utils.backend import array_module, device_generator
 from ..utils.checks import number, positive_int
 from ..utils.registry import Registry
 from .initializers import initialize
@@ -121,9 +125,10 @@ class Dense(Layer):
 
     def backward(self, dz, need_dx=True):
         if self.trainable:
-            np.matmul(self._x.T, dz, out=self.grads["W"])
+            xp = array_module(dz)
+            xp.matmul(self._x.T, dz, out=self.grads["W"])
             if self.bias:
-                np.sum(dz, axis=0, out=self.grads["b"])
+                xp.sum(dz, axis=0, out=self.grads["b"])
         return dz @ self.params["W"].T if need_dx else None
 
     def output_size(self, n_in):
@@ -156,10 +161,11 @@ class Sigmoid(Activation):
     output_range = (0.0, 1.0)
 
     def forward(self, x, training=False, rng=None):
-        a = np.negative(x)
-        np.exp(a, out=a)
+        xp = array_module(x)
+        a = xp.negative(x)
+        xp.exp(a, out=a)
         a += 1
-        np.reciprocal(a, out=a)
+        xp.reciprocal(a, out=a)
         self._a = a
         return a
 
@@ -176,7 +182,7 @@ class Tanh(Activation):
     output_range = (-1.0, 1.0)
 
     def forward(self, x, training=False, rng=None):
-        self._a = np.tanh(x)
+        self._a = array_module(x).tanh(x)
         return self._a
 
     def backward(self, dy):
@@ -192,7 +198,7 @@ class ReLU(Activation):
     output_range = (0.0, np.inf)
 
     def forward(self, x, training=False, rng=None):
-        self._a = np.maximum(x, 0)
+        self._a = array_module(x).maximum(x, 0)
         return self._a
 
     def backward(self, dy):
@@ -211,10 +217,10 @@ class LeakyReLU(Activation):
 
     def forward(self, x, training=False, rng=None):
         self._pos = x > 0
-        return np.where(self._pos, x, x * self.alpha)
+        return array_module(x).where(self._pos, x, x * self.alpha)
 
     def backward(self, dy):
-        return np.where(self._pos, dy, dy * self.alpha)
+        return array_module(dy).where(self._pos, dy, dy * self.alpha)
 
     def config(self):
         return {"alpha": self.alpha}
@@ -231,12 +237,13 @@ class ELU(Activation):
         self.alpha = number(alpha, "ELU alpha", 0.0, np.inf, low_open=True, high_open=True)
 
     def forward(self, x, training=False, rng=None):
+        xp = array_module(x)
         self._pos = x > 0
-        self._a = np.where(self._pos, x, self.alpha * np.expm1(np.minimum(x, 0)))
+        self._a = xp.where(self._pos, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
         return self._a
 
     def backward(self, dy):
-        return np.where(self._pos, dy, dy * (self._a + self.alpha))
+        return array_module(dy).where(self._pos, dy, dy * (self._a + self.alpha))
 
     def config(self):
         return {"alpha": self.alpha}
@@ -252,7 +259,7 @@ class Softmax(Activation):
 
     def forward(self, x, training=False, rng=None):
         a = x - x.max(axis=1, keepdims=True)
-        np.exp(a, out=a)
+        array_module(a).exp(a, out=a)
         a /= a.sum(axis=1, keepdims=True)
         self._a = a
         return a
@@ -290,12 +297,15 @@ class Dropout(Layer):
         self._mask = None
 
     def forward(self, x, training=False, rng=None):
-        """The mask is drawn from `rng` (the trainer's generator; a fresh one when None)."""
+        """The mask is drawn from `rng` (the trainer's generator; a fresh one when None). On a device the mask
+        comes from a device generator (a host `rng` seeds one: see `device_generator`), so GPU dropout masks
+        differ from CPU ones for the same seed; CPU masks are unchanged."""
         if not training or self.keep_prob == 1.0:
             self._mask = None
             return x
         if rng is None:
             rng = np.random.default_rng()
+        rng = device_generator(rng, array_module(x))
         keep = rng.random(x.shape, dtype=x.dtype) < self.keep_prob
         self._mask = keep.astype(x.dtype)
         self._mask *= 1 / self.keep_prob
@@ -353,7 +363,7 @@ class BatchNorm(Layer):
         else:
             mu, var = self.buffers["running_mean"], self.buffers["running_var"]
             xc = x - mu
-        inv_std = 1 / np.sqrt(var + self.eps)
+        inv_std = 1 / array_module(x).sqrt(var + self.eps)
         xhat = xc * inv_std
         self._xhat, self._inv_std, self._batch_stats = xhat, inv_std, bool(training)
         return xhat * gamma + beta
@@ -361,8 +371,9 @@ class BatchNorm(Layer):
     def backward(self, dy, need_dx=True):
         xhat, inv_std = self._xhat, self._inv_std
         if self.trainable:
-            np.sum(dy * xhat, axis=0, out=self.grads["gamma"])
-            np.sum(dy, axis=0, out=self.grads["beta"])
+            xp = array_module(dy)
+            xp.sum(dy * xhat, axis=0, out=self.grads["gamma"])
+            xp.sum(dy, axis=0, out=self.grads["beta"])
         if not need_dx:
             return None
         dxhat = dy * self.params["gamma"]

@@ -6,8 +6,8 @@ A Maxout layer takes the place of Dense + activation (it learns its own piecewis
 """
 from __future__ import annotations
 
-import numpy as np
 
+from ..utils.backend import array_module
 from ..utils.checks import int_at_least, positive_int
 from .layers import Dense, register
 
@@ -31,11 +31,12 @@ class Maxout(Dense):
         z = (x @ self.params["W"] + self.params["b"]).reshape(len(x), self.n_out, self.pieces)
         self._x = x
         self._arg = z.argmax(axis=2)[..., None]
-        return np.take_along_axis(z, self._arg, axis=2)[..., 0]
+        return array_module(z).take_along_axis(z, self._arg, axis=2)[..., 0]
 
     def backward(self, dy, need_dx=True):
-        dz = np.zeros((len(dy), self.n_out, self.pieces), dtype=dy.dtype)
-        np.put_along_axis(dz, self._arg, dy[..., None], axis=2)
+        xp = array_module(dy)
+        # dY at the winning piece, 0 elsewhere (a select, not a scatter: CuPy has no put_along_axis)
+        dz = xp.where(xp.arange(self.pieces) == self._arg, dy[..., None], xp.zeros((), dtype=dy.dtype))
         return super().backward(dz.reshape(len(dy), -1), need_dx)
 
     def config(self):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.archive import Prefixed, read_archive, write_archive
+from ..utils.backend import is_array
 from .history import History
 from .optimizers import Optimizer, make_optimizer
 from .schedules import Schedule, from_config as schedule_from_config
@@ -59,7 +60,7 @@ def save_checkpoint(directory, trainer) -> Path:
     for i, s in enumerate(opt_states):
         scalars = {}
         for k, v in s.items():
-            if isinstance(v, np.ndarray):
+            if is_array(v):
                 arrays[f"opt.{i}.{k}"] = v
             else:
                 scalars[k] = v

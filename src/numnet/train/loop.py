@@ -7,6 +7,12 @@ stochastic gradient descent, batch_size=n is full-batch gradient descent.
 
 The model is used only through its public interface (prepare_inputs, prepare_targets, backprop, measure,
 param_arrays, grad_arrays, ...), so this package does not import the network module.
+
+On a GPU (a network moved with `to("cuda")`) the training set is placed on the device once, by
+`prepare_inputs`, and nothing waits for the device per batch: batch costs stay on it as 0-d arrays and are
+read together every CHECK_EVERY batches and at the epoch's end, when divergence is checked (so a diverging
+run stops up to CHECK_EVERY batches later than on the CPU, with the same message). On the CPU every batch
+is checked before its step, as always.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import warnings
 
 import numpy as np
 
+from ..utils.backend import CPU, array_module, device_generator, device_of, to_device, to_host
 from ..utils.checks import number, positive_int, seed as check_seed
 from .callbacks import (DIVERGENCE_FACTOR, Callback, ModelCheckpoint, ConsoleLog, EarlyStopping, LambdaCallback,
                         LearningRateSchedule, Monitor, ProgressBar, RecordHistory, TrainingDiverged, divergence_hint)
@@ -27,6 +34,8 @@ from .schedules import Constant, Schedule
 
 #: training examples whose outputs are compared after each epoch (constant outputs: the run has died)
 PROBE = 256
+#: on a device, batch costs are read (and divergence checked) every this many batches and at each epoch's end
+CHECK_EVERY = 50
 
 
 class Trainer:
@@ -58,14 +67,16 @@ class Trainer:
     def _outputs_vary(self) -> bool:
         """Whether the network's outputs differ between (a few) training inputs; outputs that are exactly the
         same for every input (dead ReLUs, saturated sigmoids) mean the network can no longer learn."""
+        xp = array_module(self.X)
         with np.errstate(all="ignore"):
             a = self.net.forward_pass(self.X[:PROBE])[0]
-        return len(a) < 2 or bool(np.any(np.ptp(a, axis=0) > 0)) or not np.isfinite(a).all()
+        return len(a) < 2 or bool(xp.any(xp.ptp(a, axis=0) > 0)) or not bool(xp.isfinite(a).all())
 
     def run(self) -> History:
         try:
             # a network constant from the start, or data with one target for all, is not diverging when constant
-            self.outputs_varied = self._outputs_vary() and bool(np.any(np.ptp(self.Y[:PROBE], axis=0) > 0))
+            xp = array_module(self.Y)
+            self.outputs_varied = self._outputs_vary() and bool(xp.any(xp.ptp(self.Y[:PROBE], axis=0) > 0))
             stop = self._fire("on_train_begin")
             while not stop and self.epoch < self.epochs:
                 self.epoch += 1
@@ -85,7 +96,7 @@ class Trainer:
         """One pass over the training set; True when a callback asked to stop after a batch."""
         params, grads = self.net.param_arrays(trainable=True), self.net.grad_arrays(trainable=True)
         batch_hooks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
-        order = epoch_order(self.shuffle, self.epoch - 1, self.n_train, self.rng)
+        order = to_device(epoch_order(self.shuffle, self.epoch - 1, self.n_train, self.rng), device_of(self.X))
         self.batch_costs = costs = []
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # divergence is checked, not warned
             stopped = self._batches(order, params, grads, batch_hooks, costs)
@@ -97,17 +108,38 @@ class Trainer:
         return False
 
     def _batches(self, order, params, grads, batch_hooks, costs) -> bool:
-        """The mini-batch steps of one epoch; True when a callback asked to stop after a batch."""
+        """The mini-batch steps of one epoch; True when a callback asked to stop after a batch. Batch costs
+        are checked and recorded before each step on the CPU, every CHECK_EVERY batches on a device."""
         net, X, Y, optimizer, rng, n, bs = self.net, self.X, self.Y, self.optimizer, self.rng, self.n_train, self.batch_size
-        limit = None if self.first_cost is None else DIVERGENCE_FACTOR * max(self.first_cost, 1.0)
-        augment, l2 = self.augment, self.l2
+        augment, l2, every = self.augment, self.l2, 1 if device_of(X) == CPU else CHECK_EVERY
+        batch_rng, pending = device_generator(rng, array_module(X)), []  # dropout on a device: a device generator
         for b, start in enumerate(range(0, n, bs), 1):
             idx = order[start:start + bs]
             xb = X.take(idx, axis=0)  # gathering per batch is cheaper than copying a shuffled epoch
             yb = Y.take(idx, axis=0)
             if augment is not None:
                 xb = _augmented(augment, xb, rng, net.dtype)
-            c = net.backprop(xb, yb, True, rng, l2, n)
+            c = net.backprop(xb, yb, True, batch_rng, l2, n)
+            pending.append(c)
+            if len(pending) == every:
+                self._check(pending, b, costs)
+            optimizer.step(params, grads)
+            if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
+                self._check(pending, b, costs)
+                return True
+        self._check(pending, b, costs)
+        return False
+
+    def _check(self, pending, last, costs) -> None:
+        """Read the pending batch costs (the batches up to `last`) to the host, one wait on a device; stop with
+        TrainingDiverged at the first that is not finite or far above the run's first; else append them to
+        `costs` and empty `pending`."""
+        if not pending:
+            return
+        values = pending if device_of(pending[0]) == CPU else [float(v) for v in to_host(
+            array_module(pending[0]).stack(pending))]
+        limit = None if self.first_cost is None else DIVERGENCE_FACTOR * max(self.first_cost, 1.0)
+        for b, c in enumerate(values, last - len(values) + 1):
             if not math.isfinite(c):
                 raise TrainingDiverged(f"training diverged: the cost became {c} at epoch {self.epoch}, batch {b} "
                                        f"({divergence_hint(self)})")
@@ -117,19 +149,19 @@ class Trainer:
             if c > limit:
                 raise TrainingDiverged(f"training diverged: the cost rose to {c:.4g} at epoch {self.epoch}, batch "
                                        f"{b}, from {self.first_cost:.4g} at the start ({divergence_hint(self)})")
-            optimizer.step(params, grads)
             costs.append(c)
-            if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
-                return True
-        return False
+        pending.clear()
 
 
 def _augmented(augment, xb, rng, dtype):
-    out = augment(xb, rng)
+    """The augmented batch; augmentations run on the host, so on a device each batch makes a round trip."""
+    device = device_of(xb)
+    out = augment(to_host(xb), rng)
     if not isinstance(out, np.ndarray) or out.shape != xb.shape:
         raise ValueError(f"augment must return an array of shape {xb.shape}, got "
                          f"{getattr(out, 'shape', type(out).__name__)}")
-    return out if out.dtype == dtype else out.astype(dtype)
+    out = out if out.dtype == dtype else out.astype(dtype)
+    return out if device == CPU else to_device(out, device)
 
 
 def epoch_order(shuffle, epoch, n, rng):

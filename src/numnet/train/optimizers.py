@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..utils.backend import is_array, to_device, device_of
 from ..utils.checks import number
 from ..utils.registry import Registry
 
@@ -39,7 +40,8 @@ def _check_eps(eps):
 
 
 class Optimizer:
-    """Base: per-parameter slots created lazily on the first step that sees a parameter. A new optimizer is
+    """Base: per-parameter slots created lazily on the first step that sees a parameter, with `zeros_like`,
+    so they live on the parameter's device (the updates' NumPy ufuncs dispatch to CuPy for GPU arrays). A new optimizer is
     one subclass (`name`, `slot_names`, `_update`) registered with `@OPTIMIZERS.register`; `default_lr` is
     the rate used when a run names the optimizer but no rate."""
 
@@ -83,7 +85,7 @@ class Optimizer:
         out = []
         for p in params:
             entry = self._slots.get(id(p))
-            out.append({} if entry is None or entry[0] is not p else {k: (v.copy() if isinstance(v, np.ndarray) else v)
+            out.append({} if entry is None or entry[0] is not p else {k: (v.copy() if is_array(v) else v)
                                                                       for k, v in entry[1].items()})
         return out
 
@@ -100,8 +102,8 @@ class Optimizer:
                 if k not in s:
                     raise ValueError(f"optimizer state for parameter {i} lacks field {k!r}")
                 v = s[k]
-                if isinstance(slot[k], np.ndarray):
-                    v = np.asarray(v)
+                if is_array(slot[k]):
+                    v = to_device(v, device_of(p))
                     if v.shape != p.shape:
                         raise ValueError(f"optimizer state {k!r} for parameter {i} has shape {v.shape}, "
                                          f"expected {p.shape}")

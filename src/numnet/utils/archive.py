@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
+from .backend import to_host
 from .files import atomic_write
 from .jsonio import MAX_JSON_BYTES, parse_json
 
@@ -32,8 +33,9 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 
 
 def write_archive(path, meta: dict, arrays: dict) -> Path:
-    """Write `arrays` and `meta` (JSON) to `path` atomically."""
+    """Write `arrays` and `meta` (JSON) to `path` atomically; arrays on a device (GPU) are copied to the host."""
     path = Path(path)
+    arrays = {k: to_host(v) for k, v in arrays.items()}
     encoded = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with atomic_write(path, "wb") as f:
         np.savez(f, **{META: encoded}, **arrays)
