@@ -7,6 +7,9 @@
     on_train_end(trainer)                 always, also after an error (trainer.error is then set)
 
 Returning True from on_train_begin, on_batch_end or on_epoch_end stops training after that batch or epoch.
+on_batch_end's `cost` is what the network returned: a Python float on the CPU, a 0-d device array for a network
+on a GPU (reading it, e.g. float(cost), waits for the device: do it sparingly); `trainer.batch_costs` holds
+host floats, on a GPU up to `CHECK_EVERY` batches behind (see numnet.train.loop).
 A callback with state to carry across a resume defines `state_dict()` / `load_state_dict(d)`; the checkpoint
 stores it under the callback's `key`.
 

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from ..utils.backend import array_module
 from ..utils.checks import fraction, number, positive_int
 from .callbacks import Callback
 
@@ -48,18 +49,19 @@ class GradientHealth(Callback):
         self._watched = [(f"{i}.{k}", layer, k) for i, layer in enumerate(trainer.net.layers) if layer.trainable
                          for k in layer.params]
         self._before = [layer.params[k].copy() for _, layer, k in self._watched]
-        self._sums = np.zeros(len(self._watched))
+        self._sums = [np.float64(0.0)] * len(self._watched)  # device scalars on a GPU, read once per epoch
         self._batches = 0
         self._ratio = {}
 
     def on_batch_end(self, trainer, batch, cost):
         for j, (_, layer, k) in enumerate(self._watched):
-            self._sums[j] += np.linalg.norm(layer.grads[k])
+            self._sums[j] += array_module(layer.grads[k]).linalg.norm(layer.grads[k])
         self._batches += 1
         if self._before is not None:  # the epoch's first step: ‖θ_after − θ_before‖ / ‖θ_before‖
             for (key, layer, k), old in zip(self._watched, self._before):
-                size = np.linalg.norm(old)
-                self._ratio[key] = float(np.linalg.norm(layer.params[k] - old) / size) if size > 0 else None
+                xp = array_module(old)
+                size = float(xp.linalg.norm(old))
+                self._ratio[key] = float(xp.linalg.norm(layer.params[k] - old) / size) if size > 0 else None
             self._before = None
         if batch * trainer.batch_size >= trainer.n_train:  # the last batch: record before any on_epoch_end
             self._record(trainer)  # (so a checkpoint written at this epoch's end holds this epoch)
@@ -76,6 +78,7 @@ class GradientHealth(Callback):
         record = {"epoch": epoch, "grad_norm": norms, "update_ratio": dict(self._ratio), "dead_fraction": {},
                   "saturated_fraction": {}, "warnings": []}
         a = trainer.X[:self.probe]
+        xp = array_module(a)
         with np.errstate(over="ignore", under="ignore"):
             for i, layer in enumerate(net.layers[:-1]):  # hidden layers: the output layer may saturate
                 a = layer.forward(a)
@@ -84,10 +87,10 @@ class GradientHealth(Callback):
                     continue
                 low, high = bounds
                 if np.isinf(high):
-                    record["dead_fraction"][str(i)] = float(np.mean(np.all(a <= low, axis=0)))
+                    record["dead_fraction"][str(i)] = float(xp.mean(xp.all(a <= low, axis=0)))
                 else:
                     m = self.margin * (high - low)
-                    record["saturated_fraction"][str(i)] = float(np.mean((a <= low + m) | (a >= high - m)))
+                    record["saturated_fraction"][str(i)] = float(xp.mean((a <= low + m) | (a >= high - m)))
         self._diagnose(record, net, len(a))
         self.records.append(record)
 

@@ -1,7 +1,8 @@
 """Per-epoch progress bar (tqdm): examples done, running mean cost, examples/s, time left.
 
-`update` runs once per mini-batch, so it only adds to plain Python floats; the cost shown
-is refreshed at most every ~0.1 s. When disabled (not a TTY, or $CI set) nothing is written.
+`update` runs once per mini-batch, so it only adds to plain Python floats (or, for a network on a GPU, to
+a 0-d device array: nothing waits for the device per batch); the cost shown is read and refreshed at most
+every ~0.1 s. When disabled (not a TTY, or $CI set) nothing is written.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 
 from tqdm import tqdm
 
+from ..utils.backend import to_scalar
 from ..utils.checks import positive_int
 
 __all__ = ["EpochProgress"]
@@ -60,20 +62,20 @@ class EpochProgress:
     @property
     def running_cost(self) -> float | None:
         """Mean cost per example over the epoch so far (batches weighted by size); None before any."""
-        return self._cost_sum / self._examples if self._examples else None
+        return float(self._cost_sum / self._examples) if self._examples else None
 
     def update(self, n_examples: int, batch_cost: float) -> None:
         """Record one mini-batch of `n_examples` with mean cost `batch_cost`."""
         if n_examples < 1:
             raise ValueError(f"n_examples must be a positive integer, got {n_examples!r}")
-        self._cost_sum += float(batch_cost) * n_examples
+        self._cost_sum += to_scalar(batch_cost) * n_examples
         self._examples += n_examples
         bar = self._bar
         if bar is not None:
             now = time.monotonic()
             if now >= self._next_refresh:
                 self._next_refresh = now + REFRESH_S
-                bar.set_postfix_str(f"cost={self._cost_sum / self._examples:.4f}", refresh=False)
+                bar.set_postfix_str(f"cost={self.running_cost:.4f}", refresh=False)
             bar.update(n_examples)
 
     def close(self) -> None:
