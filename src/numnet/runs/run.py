@@ -23,6 +23,7 @@ from ..train.history import History
 from ..train.optimizers import OPTIMIZERS, make_optimizer
 from ..train.schedules import make_schedule
 from ..train.checkpoints import CHECKPOINT_FILE
+from ..utils.backend import CPU, require_device
 from ..utils.files import check_output_dir, check_output_file, remove_stale_temporaries, write_text_atomic
 from ..utils.jsonio import read_json
 from . import settings as S
@@ -213,6 +214,16 @@ def set_keep_prob(net: Network, keep_prob) -> None:
         layer.keep_prob = Dropout(k).keep_prob
 
 
+def place(net: Network, device: str, optimizer=None) -> None:
+    """Move `net` to `device`, carrying `optimizer`'s per-parameter state along (it is kept per array)."""
+    if net.device == device:
+        return
+    states = optimizer.state_dict(net.param_arrays()) if optimizer is not None else None
+    net.to(device)
+    if optimizer is not None:
+        optimizer.load_state_dict(net.param_arrays(), states)
+
+
 def check_output_paths(paths: dict, dirs: dict = None) -> None:
     """Fail before training, not after it, when an output file (`paths`) or folder (`dirs`) could not be
     written: a file where a folder is expected or the reverse, a missing or unwritable folder."""
@@ -254,7 +265,9 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     out: where to save the model (None: not saved). checkpoint_dir: checkpoint after every epoch.
     history / plot / json_summary: optional output files. callbacks: extra Callbacks. data: ((X, y),
     (X_val, y_val), (X_test, y_test)) instead of the bundled MNIST. verbose: 0 silent, 1 a line per epoch,
-    2 also a progress bar. log: print function for messages (default: none).
+    2 also a progress bar. log: print function for messages (default: none). Settings' `device` "cuda" trains
+    on the GPU (the training set moved there once, evaluation there too); the returned model is back on the
+    CPU, its results host floats.
     """
     say = log or (lambda msg: None)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -270,6 +283,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         cfg = resolve_settings(recipe, config, overrides)
         net, ckpt = build_network(cfg), None
         optimizer, schedule = build_optimizer(cfg), build_schedule(cfg)
+    require_device(cfg["device"])  # no CuPy or no GPU: a clear error before any data is read
     if data is None:
         data = regression_data(cfg) if cfg.get("data") == "random_regression" else mnist_data(cfg, say)
     (X, y), (Xv, yv), (Xt, yt) = data
@@ -298,6 +312,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
             frozen = sum(1 for layer in net.layers if layer.params and not layer.trainable)
             say(f"transfer from {cfg['init_from']}: output layer {'replaced' if cfg.get('replace_head') else 'kept'}"
                 f", {frozen} layer(s) frozen")
+    place(net, cfg["device"], ckpt.optimizer if ckpt else None)
     early = EarlyStopping(patience=cfg["early_stopping"]) if cfg["early_stopping"] else None
     if cfg["gradient_health"]:
         callbacks = [*callbacks, GradientHealth(log=say)]
@@ -322,6 +337,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         errors = {"train": 1 - net.evaluate(X, y).accuracy, "train_dev": 1 - net.evaluate(*train_dev).accuracy,
                   "dev": None if validation is None else 1 - net.evaluate(*validation).accuracy,
                   "test": None if test is None else 1 - test.accuracy}
+    net.to(CPU)  # measured on its device; returned and saved from the host
     paths = {}
     if out is not None:
         try:

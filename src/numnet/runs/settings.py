@@ -20,6 +20,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from ..utils.backend import DEVICES
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -65,6 +67,8 @@ DEFAULTS = {
     "gradient_health": False,
     "seed": None,
     "dtype": "float32",
+    # where training runs: "cpu" (NumPy) or "cuda" (CuPy on a GPU: pip install "numnet[gpu]")
+    "device": "cpu",
     # transfer learning: start from a saved model, replace its output layer, freeze its first layers, then
     # optionally fine-tune every layer at another rate; classes: keep only these digits (relabelled 0..k-1)
     "init_from": None,
@@ -208,6 +212,8 @@ def check_settings(cfg: dict, source: str) -> dict:
             raise ValueError(f"{source}: keep_prob must be in (0, 1] (one value or one per hidden layer), got {kp!r}")
     if out.get("data") is not None and out["data"] not in DATA:
         raise ValueError(f"{source}: data must be one of {', '.join(DATA)}, got {out['data']!r}")
+    if out.get("device") is not None and out["device"] not in DEVICES:
+        raise ValueError(f"{source}: device must be one of {', '.join(DEVICES)}, got {out['device']!r}")
     if out.get("augment") is not None and out["augment"] not in AUGMENTS:
         raise ValueError(f"{source}: augment must be one of {', '.join(AUGMENTS)}, got {out['augment']!r}")
     for key in ("batch_norm", "monitor_training", "standardize", "gradient_health"):
