@@ -3,6 +3,8 @@
     python benchmarks/speed.py                       # all configs, 3 timed epochs each, report to stdout
     python benchmarks/speed.py --out BENCHMARKS.md   # also write the markdown report
     python benchmarks/speed.py --quick               # a smoke test: small subset, seconds
+    python benchmarks/speed.py --device cuda         # on a GPU: numnet on CuPy, PyTorch CUDA, a CuPy loop
+                                                     # (B, C, D, E; see benchmarks/speed_gpu.py)
 
 Configurations (training set: the first 50,000 MNIST training images, as in the book):
     A  [784, 30, 10]  sigmoid hidden + sigmoid output, quadratic cost ½‖y − a‖², N(0,1) init, SGD η=3.0, batch 10
@@ -540,7 +542,10 @@ def build_report(res, args, command, rewritten=None) -> str:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--configs", default="A,B,C", help="which configs to time, e.g. A,C (default A,B,C)")
+    p.add_argument("--configs", help="which configs to time, e.g. A,C (default A,B,C; B,C,D,E with --device cuda)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda: numnet on CuPy, PyTorch CUDA eager and a minimal CuPy loop, and the race on the GPU "
+                        "(needs CuPy and a GPU: pip install \"numnet[gpu]\")")
     p.add_argument("--repeats", type=int, default=3, help="timed epochs per measurement (median reported)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 2,000 training images, 1 repeat, small matmul, short target run")
@@ -578,6 +583,8 @@ def parse_args(argv=None):
         args.reference_examples = min(args.reference_examples, 500)
         args.matmul_size = min(args.matmul_size, 512)
         args.max_epochs = min(args.max_epochs, 1)
+    if args.configs is None:
+        args.configs = "B,C,D,E" if args.device == "cuda" else "A,B,C"
     args.configs = [c.strip().upper() for c in args.configs.split(",") if c.strip()]
     bad = [c for c in args.configs if c not in CONFIGS]
     if bad:
@@ -660,6 +667,12 @@ def main(argv=None) -> int:
         return rewrite(args, command)
     if args.threads:
         return thread_scaling(args, command)
+    if args.device == "cuda":
+        import types
+
+        import speed_gpu  # benchmarks/speed_gpu.py
+
+        return speed_gpu.main(types.SimpleNamespace(**globals()), args, command)
     load = load_average()
     if load and load[0] > 0.5:
         log(f"warning: load average {load[0]} before the run: other processes compete for the cores and every "

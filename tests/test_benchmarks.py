@@ -266,3 +266,52 @@ def test_thread_scaling_runs_each_count_in_its_own_process(speed, tmp_path, caps
     assert "| 1 | B |" in text and "| 2 | B |" in text
     with pytest.raises(SystemExit):
         speed.parse_args(["--threads", "0,2"])
+
+
+# ---------------------------------------------------------------------------------------------- speed.py --device cuda
+def test_speed_device_cuda_defaults_to_the_gpu_configs(speed):
+    assert speed.parse_args(["--device", "cuda"]).configs == ["B", "C", "D", "E"]
+    assert speed.parse_args([]).configs == ["A", "B", "C"]
+    assert speed.parse_args(["--device", "cuda", "--configs", "d"]).configs == ["D"]
+
+
+def test_speed_device_cuda_without_a_gpu_is_a_clear_error(speed, monkeypatch):
+    from numnet.utils import backend
+
+    def missing(device):
+        raise backend.DeviceError(backend.CUDA_HINT)
+
+    monkeypatch.setattr(backend, "require_device", missing)
+    sys.path.insert(0, str(BENCH))
+    try:
+        import speed_gpu
+        monkeypatch.setattr(speed_gpu, "require_device", missing)
+        with pytest.raises(SystemExit, match=r"--device cuda needs CuPy and a CUDA GPU"):
+            speed.main(["--device", "cuda", "--quick", "--no-target"])
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_minimal_cupy_loop_is_numnets_math(speed):
+    """The GPU benchmark's minimal loop, run with NumPy as its module, gives numnet's weights after an epoch
+    with the same batches (the same math: ReLU, softmax + log-likelihood, plain SGD)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import speed_gpu
+    finally:
+        sys.path.remove(str(BENCH))
+    cfg = {**speed.CONFIGS["B"], "sizes": [20, 16, 12, 4], "batch_size": 8}
+    rng = np.random.default_rng(0)
+    X, y = rng.random((64, 20), dtype=np.float32), rng.integers(0, 4, 64)
+    net = speed.make_numnet(cfg, "float32", 1)
+    dense = [layer for layer in net.layers if layer.params]
+    Ws, bs = [layer.W.copy() for layer in dense], [layer.b.copy() for layer in dense]
+    np.random.seed(5)
+    order = np.random.permutation(len(X))
+    net.fit(X, y, epochs=1, batch_size=8, optimizer=speed.SGD(cfg["lr"]), shuffle=lambda e, n: order, verbose=0)
+    np.random.seed(5)
+    Y = np.eye(4, dtype=np.float32)[y]
+    speed_gpu.cupy_loop(np, Ws, bs, X, Y, cfg["lr"], 8, len(X))
+    for layer, W, b in zip(dense, Ws, bs):
+        np.testing.assert_allclose(W, layer.W, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b, layer.b, rtol=1e-5, atol=1e-6)
