@@ -129,27 +129,7 @@ class StrictArray(NDArrayOperatorsMixin):
     def __repr__(self):
         return f"StrictArray(shape={self.a.shape}, dtype={self.a.dtype})"
 
-    # metadata and indexing (no read)
-    @property
-    def shape(self):
-        return self.a.shape
-
-    @property
-    def dtype(self):
-        return self.a.dtype
-
-    @property
-    def ndim(self):
-        return self.a.ndim
-
-    @property
-    def size(self):
-        return self.a.size
-
-    @property
-    def T(self):
-        return StrictArray(self.a.T)
-
+    # metadata (shape, dtype, ndim, size, T: through __getattr__) and indexing, no read
     def __len__(self):
         return len(self.a)
 

@@ -244,3 +244,13 @@ def test_numnet_train_device_cuda_end_to_end_on_a_fake_cupy(tmp_path):
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["config"]["device"] == "cuda" and summary["test_accuracy"] > 0.6
     assert numnet.load(tmp_path / "m.npz").device == "cpu"
+
+
+def test_standardize_a_network_on_the_device(strict):
+    X, y = data()
+    net = Network.from_sizes([12, 8, 3], seed=0).to(strict).standardize(X)
+    cpu = Network.from_sizes([12, 8, 3], seed=0).standardize(X)
+    assert all(isinstance(v, StrictArray) for v in net.layers[0].buffers.values())
+    net.standardize(X * 2)  # refit in place, on the device
+    cpu.standardize(X * 2)
+    np.testing.assert_array_equal(B.to_host(net.layers[0].buffers["std"]), cpu.layers[0].buffers["std"])

@@ -155,11 +155,13 @@ class Network:
     def standardize(self, X) -> "Network":
         """Fit input standardization x̂ = (x − μ)/σ on X (the training data only): refits the first layer when it
         is a Standardize, else inserts one; saved with the model, so evaluate and predict apply it."""
-        X = self.prepare_inputs(X, "standardize X")
+        X = to_host(self.prepare_inputs(X, "standardize X"))
         if isinstance(self.layers[0], Standardize):
             self.layers[0].fit(X)
         else:
-            self.layers.insert(0, Standardize(self.n_in, dtype=self.dtype).fit(X))
+            layer = Standardize(self.n_in, dtype=self.dtype).fit(X)
+            layer.buffers = {k: to_device(v, self.device) for k, v in layer.buffers.items()}
+            self.layers.insert(0, layer)
         return self
 
     @property

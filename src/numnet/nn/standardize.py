@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..utils.backend import device_of, to_device, to_host
 from ..utils.checks import positive_int
 from .layers import Layer, register
 
@@ -36,7 +37,7 @@ class Standardize(Layer):
 
     def fit(self, X) -> "Standardize":
         """μ = mean of X's rows, σ = their standard deviation (1 where a feature is constant), in float64."""
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(to_host(X), dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n:
             raise ValueError(f"standardize needs X of shape (n, {self.n}), got {X.shape}")
         if len(X) == 0:
@@ -45,8 +46,8 @@ class Standardize(Layer):
             raise ValueError("cannot standardize: X contains NaN or infinite values")
         std = X.std(axis=0)
         std[(std == 0) | (X.max(axis=0) == X.min(axis=0))] = 1.0
-        self.buffers["mean"][...] = X.mean(axis=0)
-        self.buffers["std"][...] = std
+        for k, v in (("mean", X.mean(axis=0)), ("std", std)):  # onto the buffers' device (a GPU network's)
+            self.buffers[k] = to_device(v.astype(self.buffers[k].dtype), device_of(self.buffers[k]))
         return self
 
     def forward(self, x, training=False, rng=None):
