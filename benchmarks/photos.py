@@ -153,7 +153,8 @@ def table(rows: list[dict], loaders) -> str:
     return format_table(body + [refused, timing], headers)
 
 
-def report(text_table: str, args, seconds: float, model_path: Path) -> str:
+def report(text_table: str, args, argv, seconds: float, model_path: Path) -> str:
+    """The markdown report: what was measured, the table, machine, versions, wall time and the command."""
     import PIL
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -167,7 +168,7 @@ def report(text_table: str, args, seconds: float, model_path: Path) -> str:
             f"{__import__('os').cpu_count()} cores, {platform.system()} {platform.release()}\n"
             f"- versions: numnet {numnet.__version__} (git {commit}), Python {platform.python_version()}, "
             f"NumPy {np.__version__}, Pillow {PIL.__version__}\n"
-            f"- wall time: {seconds:.0f} s\n- rerun: `python benchmarks/photos.py {' '.join(sys.argv[1:])}`\n")
+            f"- wall time: {seconds:.0f} s\n- rerun: `python benchmarks/photos.py {' '.join(argv)}`\n")
 
 
 def main(argv=None) -> int:
@@ -180,6 +181,7 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=0, help="keep the first N rendered images in --work")
     p.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "photos-out" / "images")
     p.add_argument("--report", type=Path, help="write the markdown report here (also printed)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     if args.n < 1:
         p.error("--n must be positive")
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
             loaders["old"] = old
     start = time.perf_counter()
     rows = measure(net, loaders, args.n, args.seed, args.work, args.samples)
-    text = report(table(rows, loaders), args, time.perf_counter() - start, args.model)
+    text = report(table(rows, loaders), args, argv, time.perf_counter() - start, args.model)
     print(text)
     if args.report:
         write_text_atomic(args.report, text)
