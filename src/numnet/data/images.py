@@ -152,9 +152,10 @@ def _otsu(values: np.ndarray, top: float) -> float:
 
 
 def _span(core: np.ndarray, faint: np.ndarray, trim: float) -> tuple[int, int]:
-    """First and last index of the ink along one axis, from two mass profiles: the span holding all but
-    `trim` of the core (clearly inked) mass at each end, so far-off specks do not count, widened over the
-    faint ink next to it (anti-aliased edges) by at most a tenth of its length plus one."""
+    """First and last index of the ink along one axis, given the clearly inked mass per row (`core`) and
+    whether each row holds faint ink (`faint`): the span holding all but `trim` of the core mass at each
+    end, so far-off specks do not count, widened over the faint ink next to it (anti-aliased edges) by at
+    most a tenth of its length plus one."""
     cum = np.cumsum(core)
     lo = int(np.searchsorted(cum, trim * cum[-1], side="right"))
     hi = min(int(np.searchsorted(cum, (1.0 - trim) * cum[-1], side="left")), len(core) - 1)
