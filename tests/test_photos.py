@@ -64,7 +64,7 @@ def predicted(net, x):
 
 
 # ------------------------------------------------------------------------------------------- the issue's photo
-def test_issue_photo_of_a_7_with_noise(tmp_path, net):
+def test_19_photo_of_a_7_with_noise(tmp_path, net):
     """4000x3000, grey noise sigma 8: stray noise pixels used to widen the box and shrink the 7 to 9x8 px."""
     x = im.load_digit(save(photo(), tmp_path / "seven.png", compress_level=1))
     assert 19 <= ink_box(x)[0] <= 21
@@ -123,7 +123,7 @@ def small_seven(sigma=2.0):
 
 
 @pytest.mark.parametrize("scale", [1 / 255, 1.0])
-def test_float_tiff(tmp_path, net, scale):
+def test_19_float_tiff(tmp_path, net, scale):
     """Mode F TIFFs: values in [0, 1] are read as [0, 1] (they used to be divided by 255: 'blank'), and
     values in [0, 255] still work."""
     Image.fromarray((small_seven() * scale).astype(np.float32), mode="F").save(tmp_path / "seven.tif")
@@ -144,7 +144,7 @@ def test_sixteen_bit_png_scales_by_its_range(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_float_tiff_with_nan_or_inf(tmp_path, capsys, bad):
+def test_19_float_tiff_with_nan_or_inf(tmp_path, capsys, bad):
     img = (small_seven() / 255).astype(np.float32)
     img[5, 5] = bad
     Image.fromarray(img, mode="F").save(tmp_path / "bad.tif")
