@@ -315,3 +315,48 @@ def test_minimal_cupy_loop_is_numnets_math(speed):
     for layer, W, b in zip(dense, Ws, bs):
         np.testing.assert_allclose(W, layer.W, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(b, layer.b, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- photos.py
+@pytest.fixture(scope="module")
+def photos():
+    return _load("photos")
+
+
+def test_photo_render_draws_the_conditions_it_reports(photos):
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a "1"
+    img, cond = photos.render(digit, np.random.default_rng(3))
+    again, cond2 = photos.render(digit, np.random.default_rng(3))
+    assert cond == cond2 and np.array_equal(np.asarray(img), np.asarray(again))  # seeded
+    assert img.mode == "L" and 600 * 3 // 4 <= min(img.size) and max(img.size) <= 3000
+    assert cond["noise sigma"] in photos.NOISE and cond["pen"] in photos.PENS
+    pixels = np.asarray(img, dtype=float)
+    ink_dark = cond["polarity"] == "dark on light"
+    assert (np.median(pixels) > 128) == ink_dark  # the paper is light exactly when the ink is dark
+
+
+def test_photo_table_counts_each_condition(photos):
+    rows = [{"noise sigma": s, "polarity": "p", "pen": "thin", "format": "PNG", "long side (px)": b, "label": 1,
+             "clean": 1, "new": new, "new s": 0.5}
+            for s, b, new in [(0, "600-1199", 1), (16, "2000-3000", 2), (4, "600-1199", -1), (16, "600-1199", 1)]]
+    text = photos.table(rows, ["new"])
+    assert "| all | all | 4 | 100.0% | 50.0% |" in text
+    assert "| noise sigma | 16 | 2 | 100.0% | 50.0% |" in text
+    lines = text.splitlines()
+    assert [l.split("|")[2].strip() for l in lines if l.startswith("| noise sigma")] == ["0", "4", "16"]
+    assert "| refused (not read) |  | 4 | - | 1 |" in text and "| 0.500 |" in text
+
+
+def test_photos_benchmark_runs_on_a_few_digits(photos, tmp_path, capsys):
+    import numnet
+
+    model = tmp_path / "m.npz"
+    numnet.Network.from_sizes([784, 16, 10], seed=0).save(model)
+    work, report = tmp_path / "work", tmp_path / "photos.md"
+    assert photos.main(["--n", "4", "--model", str(model), "--work", str(work), "--samples", "2",
+                        "--report", str(report), "--old"]) == 0
+    text = report.read_text()
+    assert "| all | all | 4 |" in text and "new loader" in text
+    assert len(list(work.iterdir())) == 2  # the first two rendered images kept, the rest removed
+    assert "rerun: `python benchmarks/photos.py --n 4" in text
