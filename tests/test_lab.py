@@ -189,7 +189,7 @@ def test_a_given_model_comes_first_and_a_non_mnist_model_is_refused(lab_dir, tmp
     try:
         assert s.lab.models()[0] == "given.npz" and "tiny.npz" in s.lab.models()
     finally:
-        s.server_close()
+        s.close()
     numnet.Network.from_sizes([2, 3, 2], seed=0).save(tmp_path / "toy.npz")
     with pytest.raises(ValueError, match="784-input"):
         make_server(lab_dir, model=tmp_path / "toy.npz", port=0)
@@ -288,6 +288,50 @@ def test_numnet_lab_command_prints_a_url_and_serves(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "numnet", "lab", "--no-browser", str(tmp_path / "none.npz")],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("numnet: error: ")
+
+
+def test_without_the_lab_extra_numnet_lab_is_one_line_and_nothing_else_imports_starlette(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    hide = "import sys; sys.modules['starlette'] = sys.modules['uvicorn'] = None; "  # as if not installed
+    p = subprocess.run([sys.executable, "-c", hide + "from numnet.cli import main; sys.exit(main(['lab', "
+                        f"'--no-browser', '--dir', {str(tmp_path)!r}]))"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert p.returncode == 2 and p.stderr == 'numnet: error: the lab needs its extra: pip install "numnet[lab]"\n'
+    p = subprocess.run([sys.executable, "-c", "import sys, numnet, numnet.cli, numnet.lab.core; "
+                        "numnet.cli.build_parser().parse_args(['lab']); "
+                        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn')))"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "[]", p.stderr
+
+
+def test_a_chunked_body_is_cut_at_the_limit(server):
+    """No Content-Length: the body is counted as it streams in and refused once past MAX_BODY."""
+    from numnet.lab.server import MAX_BODY
+
+    def chunks():
+        piece = b"\0" * (1 << 20)
+        for _ in range(MAX_BODY // len(piece) + 2):
+            yield piece
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("POST", "/api/predict?model=tiny.npz", body=chunks(), encode_chunked=True,
+                 headers={"X-Lab-Token": server.token, "Transfer-Encoding": "chunked"})
+    answer = conn.getresponse()
+    assert answer.status == 413 and "limit" in json.loads(answer.read())["error"]
+    conn.close()
+    alive(server)
+
+
+def test_the_server_stops_and_frees_its_port_quickly(lab_dir):
+    s = make_server(lab_dir, port=0)
+    s.start()
+    port = s.port
+    assert request(s, "/api/state")[0] == 200
+    t0 = time.monotonic()
+    s.close()
+    assert time.monotonic() - t0 < 3
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 # ---------------------------------------------------------------------------------------------- browser
