@@ -90,6 +90,9 @@ def test_token_is_required(server):
     assert request(server, "/api/state", token=None, headers={"Cookie": f"{server.cookie}=wrong"})[0] == 403
     status, headers, page = request(server, f"/?token={server.token}", token=None)
     assert status == 200 and b"numnet lab" in page
+    assert "script-src 'self'" in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert request(server, "/api/state")[1]["X-Content-Type-Options"] == "nosniff"
     cookie = headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert request(server, "/api/state", token=None, headers={"Cookie": cookie.split(";")[0]})[0] == 200

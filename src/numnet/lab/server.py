@@ -318,9 +318,7 @@ async def _train_events(request, lab, q):
 @endpoint
 async def _page(request, lab, q):
     name, ctype = STATIC[request.url.path]
-    response = Response(_static(name), media_type=ctype.split(";")[0])
-    response.headers["Content-Type"] = ctype
-    response.headers["Content-Security-Policy"] = CSP
+    response = Response(_static(name), headers={"Content-Type": ctype, "Content-Security-Policy": CSP})
     if request.scope.get("state", {}).get("token_from_query"):
         server = request.app.state.server
         response.headers.append("Set-Cookie", f"{server.cookie}={server.token}; Path=/; HttpOnly; SameSite=Strict")

@@ -477,9 +477,12 @@ function markCell() {
   const cell = $(`#cell-${filters.true}-${filters.predicted}`);
   if (cell) cell.classList.add("selected");
 }
+let mistakesAsked = 0;
 async function loadMistakes() {
+  const n = ++mistakesAsked;
   try {
     const r = await api(`/api/errors/mistakes?${q({ true: filters.true, predicted: filters.predicted })}`);
+    if (n !== mistakesAsked) return; // the filter changed meanwhile: a newer gallery is on its way
     $("#mistake-count").textContent = `(${r.total} mistakes${r.total > r.mistakes.length ? `, the ${r.mistakes.length} most confident shown` : ""})`;
     $("#gallery").replaceChildren(...r.mistakes.map((m) => {
       const input = el("input", { value: m.tags, placeholder: "tags", className: "tag-input" });
@@ -501,12 +504,13 @@ async function loadMistakes() {
 
 // ------------------------------------------------------------------ search
 // The Search panel polls while it is open: the storages and their studies, then the chosen study's trials.
-const search = { key: "", last: "", timer: null };
+const search = { key: "", last: "", timer: null, round: 0 };
 const fmt = (v) => v === null || v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
 const pct = (v) => v === null || v === undefined ? "" : (100 * v).toFixed(2) + "%";
 async function pollSearch() {
   clearTimeout(search.timer);
   if (state.panel !== "search") return;
+  const round = ++search.round; // one polling loop: a poll started meanwhile (a new study picked) takes over
   try {
     const list = await api("/api/search/list");
     const note = $("#search-note");
@@ -523,14 +527,15 @@ async function pollSearch() {
     const sig = options.map((o) => o.value + o.textContent).join("|");
     if (sig !== search.key) { search.key = sig; pick.replaceChildren(...options); if (keep) pick.value = keep; }
     if (!pick.value && options.length) pick.value = options[0].value;
-    if (pick.value) await loadStudy(JSON.parse(pick.value));
+    if (pick.value) await loadStudy(JSON.parse(pick.value), round);
     $("#search-refreshed").textContent = `(read at ${new Date().toLocaleTimeString()})`;
   } catch (e) { say(e.message); }
-  finally { if (state.panel === "search") search.timer = setTimeout(pollSearch, 2000); }
+  finally { if (state.panel === "search" && round === search.round) search.timer = setTimeout(pollSearch, 2000); }
 }
 $("#search-study").addEventListener("change", () => { search.last = ""; pollSearch(); });
-async function loadStudy([storage, study]) {
+async function loadStudy([storage, study], round) {
   const r = await api(`/api/search/trials?${new URLSearchParams({ storage, study })}`);
+  if (round !== search.round) return; // a newer poll (another study) draws instead
   const text = JSON.stringify(r.trials) + JSON.stringify(r.params);
   if (text === search.last) return; // nothing new: keep what is drawn
   search.last = text;
@@ -551,7 +556,7 @@ function renderTrials(r) {
     id: `trial-${t.number}`, className: t.state + (r.best && r.best.number === t.number ? " best" : "") }, [
     t.number, t.state.toLowerCase() + (t.retry_of !== null && t.retry_of !== undefined ? ` (retry of ${t.retry_of})` : ""),
     pct(t.value), ...names.map((n) => fmt(t.params[n])), fmt(t.epochs_run),
-    t.duration === null || t.duration === undefined ? "" : t.duration.toFixed(1)].map((v) => el("td", { textContent: v })))));
+    t.duration === null || t.duration === undefined ? "" : t.duration.toFixed(t.duration < 10 ? 2 : 1)].map((v) => el("td", { textContent: v })))));
 }
 function renderSearchPlots(r) {
   const done = r.trials.filter((t) => t.value !== null && (t.state === "COMPLETE" || t.state === "PRUNED"));
