@@ -274,7 +274,8 @@ def test_inside_and_playground(server):
 
 def test_numnet_lab_command_prints_a_url_and_serves(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen([sys.executable, "-m", "numnet", "lab", "--no-browser", "--port", "0", "--dir", str(tmp_path)],
+    proc = subprocess.Popen([sys.executable, "-m", "numnet", "lab", "--no-browser", "--port", "0", "--dir", str(tmp_path),
+                             "--storage", str(tmp_path / "elsewhere.log")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         lines = [proc.stdout.readline() for _ in range(2)]
@@ -285,6 +286,11 @@ def test_numnet_lab_command_prints_a_url_and_serves(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url.split("?")[0], timeout=10)
         assert e.value.code == 403
+        with urllib.request.urlopen(url.replace("/?", "/api/search/list?"), timeout=10) as r:
+            listed = json.loads(r.read())
+        if listed["available"]:  # Optuna installed: the --storage given is listed (here: not there yet)
+            assert [(s["id"], s["label"]) for s in listed["storages"]] == [(":storage", str(tmp_path / "elsewhere.log"))]
+            assert "no search journal" in listed["storages"][0]["error"]
         proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
         assert proc.wait(10) == 0 and "stopped" in proc.stderr.read()
     finally:

@@ -243,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="optimizer comparison on the course notebook's own points, initial weights and mini-batch "
                          "order (float64), replayed exactly, instead of numnet's seeded generator")
     lb = sub.add_parser("lab", help="a local web page: draw digits, train with live curves, look inside, playground, "
-                                    "tag mistakes",
+                                    "tag mistakes, follow a search",
                         description="Start the lab on this machine and open it in the browser. The printed URL holds a "
-                                    "random token; every request needs it.")
+                                    "random token; every request needs it. Needs the lab extra: "
+                                    "pip install \"numnet[lab]\" (and numnet[search] for the Search panel).")
     lb.add_argument("model", nargs="?", help="a model file to start with (default: the .npz models in --dir; "
                                              "the lab trains one otherwise)")
     lb.add_argument("--port", type=int, default=8765, help="port (the next free one is used when taken; 0: any)")
