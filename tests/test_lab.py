@@ -155,6 +155,7 @@ def test_a_symlink_out_of_the_lab_is_not_a_model(server, lab_dir, tmp_path):
     ("/api/train", b"{bad json"),
     ("/api/train", b"[1, 2]"),
     ("/api/train", b"\xff\xfe"),
+    ("/api/train", b"[" * 200_000),
     ("/api/train", json.dumps({"sizes": "a,b"}).encode()),
     ("/api/train", json.dumps({"sizes": [10, 5, 10]}).encode()),
     ("/api/train", json.dumps({"optimizer": "nope"}).encode()),

@@ -140,8 +140,8 @@ class Guard:
 
 # ---------------------------------------------------------------------------------------------- bodies
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The request body, read as a stream: a 413 as soon as it passes `limit` bytes (declared or received);
-    what is past the limit is read and dropped (up to DRAIN_LIMIT), never kept."""
+    """The request body, read as a stream and refused (413) when it passes `limit` bytes, declared or received;
+    bytes past the limit are read and dropped (up to DRAIN_LIMIT, so the client sees the 413), never kept."""
     length = request.headers.get("content-length")
     chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
     if length is None and not chunked:
@@ -167,6 +167,8 @@ async def read_json(request: Request) -> dict:
         body = json.loads(await read_body(request) or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise LabError(f"malformed JSON: {e}") from None
+    except RecursionError:
+        raise LabError("malformed JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise LabError("the JSON body must be an object")
     return body
