@@ -434,6 +434,21 @@ def test_bad_search_names_are_refused(server, lab_dir, searched, tmp_path, stora
     alive(server)
 
 
+def test_a_damaged_journal_is_listed_with_its_error(server, lab_dir, searched):
+    (lab_dir / "damaged").mkdir()
+    (lab_dir / "damaged" / "journal.log").write_text('{"op_code": not json\n{"op_code": 0}\n')
+    try:
+        listed = get_json(server, "/api/search/list")[1]["storages"]
+        damaged = next(s for s in listed if s["id"] == "damaged/journal.log")
+        assert damaged["studies"] == [] and damaged["error"]
+        assert any(s["id"] == JOURNAL and s["studies"] for s in listed)  # the others are still listed
+        status, r = get_json(server, trials_url("damaged/journal.log", "demo"))
+        assert status == 400 and r["error"]
+    finally:
+        shutil.rmtree(lab_dir / "damaged")
+    alive(server)
+
+
 def test_search_panel_without_optuna_says_what_to_install(server, searched, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if the search extra were not installed
     status, r = get_json(server, "/api/search/list")

@@ -442,8 +442,9 @@ class Lab:
                 break
         return found
 
-    def _search_storage(self, storage_id):
-        """The read-only Optuna storage of a listed search (reopened when its file was replaced)."""
+    def _search_storage(self, storage_id, listed=None):
+        """The read-only Optuna storage of a listed search (reopened when its file was replaced); `listed`:
+        the journal files just found, when the caller has them."""
         from ..search.study import SearchError, open_storage
 
         if not isinstance(storage_id, str) or not (storage_id == GIVEN_STORAGE or STORAGE_RE.match(storage_id)) \
@@ -454,7 +455,7 @@ class Lab:
                 raise NotFound("no --storage was given to numnet lab")
             target = self.storage
         else:
-            if storage_id not in self.journal_files():
+            if storage_id not in (self.journal_files() if listed is None else listed):
                 raise NotFound(f"no search journal {storage_id!r} in the lab's folder")
             target = str(self.workdir / storage_id)
         key = None
@@ -471,6 +472,8 @@ class Lab:
                     cached = (key, open_storage(target, read_only=True))
                 except SearchError as e:
                     raise LabError(str(e)) from None
+                except Exception as e:  # noqa: BLE001 - Optuna refusing a damaged journal
+                    raise LabError(f"cannot read this journal (damaged?): {_first_line(e)}") from None
                 self._storages[storage_id] = cached
             return cached[1]
 
@@ -484,15 +487,14 @@ class Lab:
             _optuna()
         except ImportError:
             return {"available": False, "message": NO_OPTUNA}
-        ids = ([GIVEN_STORAGE] if self.storage is not None else []) + self.journal_files()
+        found = self.journal_files()
         out = []
-        for storage_id in ids:
+        for storage_id in ([GIVEN_STORAGE] if self.storage is not None else []) + found:
             label = _redact(self.storage) if storage_id == GIVEN_STORAGE else storage_id
             try:
-                studies = list_studies(self._search_storage(storage_id))
+                studies = list_studies(self._search_storage(storage_id, found))
             except Exception as e:  # noqa: BLE001 - a damaged or unreachable storage is listed with its error
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                out.append({"id": storage_id, "label": label, "studies": [], "error": msg})
+                out.append({"id": storage_id, "label": label, "studies": [], "error": _first_line(e)})
                 continue
             out.append({"id": storage_id, "label": label, "studies": studies})
         return {"available": True, "storages": out}
@@ -501,7 +503,7 @@ class Lab:
         """A study's trials, settings and best trial, read from its storage (see search.live.study_trials)."""
         try:
             from ..search.live import StudyNotFound, study_trials
-            from ..search.study import SearchError, _optuna
+            from ..search.study import _optuna
 
             _optuna()
         except ImportError:
@@ -513,8 +515,8 @@ class Lab:
             return {"storage": storage_id, **study_trials(storage, study)}
         except StudyNotFound as e:
             raise NotFound(str(e)) from None
-        except SearchError as e:
-            raise LabError(str(e)) from None
+        except ValueError as e:  # SearchError (not a numnet search), a journal damaged since it was opened
+            raise LabError(_first_line(e)) from None
 
     # ------------------------------------------------------------------ playground
     def start_playground(self, body: dict) -> dict:
@@ -604,6 +606,11 @@ def _train_toy(job, opt, net, X, y, grid, lr, epochs, batch, seed, every):
 
     net.fit(X, y, epochs=epochs, batch_size=batch, optimizer=make_optimizer(opt, lr=lr), seed=seed, verbose=0,
             callbacks=[Snap()])
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _is_journal(path: Path) -> bool:
