@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
@@ -53,7 +54,9 @@ def draw(driver, strokes, canvas_id="pad"):
 
 
 def wait(driver, condition, timeout=60):
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+    """Wait for condition(driver); an element the page redraws meanwhile (stale) is looked up again."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
 
 
 # a small search: 3 epochs on 10,000 images per trial, the median pruner stopping the weak ones

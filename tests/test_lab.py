@@ -550,9 +550,12 @@ def browser(server):
 
 
 def wait(driver, condition, timeout=30):
+    """Wait for condition(driver); an element the page redraws meanwhile (stale) is looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
 
 
 def by_id(driver, name):
@@ -605,8 +608,10 @@ def test_browser_one_epoch_run_adds_a_point_to_the_curve(browser, server, lab_di
     wait(browser, lambda d: by_id(d, "acc-chart").get_attribute("data-points") == "1", 60)
     assert int(by_id(browser, "cost-chart").get_attribute("data-points")) > 1
     wait(browser, lambda d: "saved" in by_id(d, "train-status").text, 30)
+    # the model list is refreshed right after "saved" is shown: the new model becomes the selected one
+    wait(browser, lambda d: by_id(d, "model").get_attribute("value") not in before, 10)
     new = by_id(browser, "model").get_attribute("value")
-    assert new not in before and (lab_dir / new).exists()
+    assert new in by_id(browser, "train-status").text and (lab_dir / new).exists()
 
 
 def test_browser_tag_a_mistake_and_find_it_in_the_csv(browser, lab_dir):
@@ -659,6 +664,17 @@ def test_browser_search_panel_shows_trials_plots_and_a_new_trial(browser, lab_di
     wait(browser, lambda d: len(rows(d)) == n + 1, 20)
     assert by_id(browser, f"trial-{n}").text.split()[:2] == [str(n), "complete"]
     wait(browser, lambda d: by_id(d, "search-param-lr").get_attribute("data-points") == str(n + 1))
+
+
+def test_browser_search_panel_without_optuna_says_what_to_install(browser, searched, monkeypatch):
+    tab(browser, "draw")  # the Search panel stops polling ...
+    time.sleep(1)  # ... once its request in flight, if any, is answered
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if the search extra were not installed
+    tab(browser, "search")
+    wait(browser, lambda d: by_id(d, "search-note").is_displayed()
+         and 'pip install "numnet[search]"' in by_id(d, "search-note").text, 10)
+    monkeypatch.undo()
+    wait(browser, lambda d: not by_id(d, "search-note").is_displayed(), 10)
 
 
 def test_browser_upload_an_image(browser, tmp_path):
