@@ -1,8 +1,9 @@
 """Screenshots of the lab's panels (docs/lab/*.png) taken in headless Chromium, as the lab tests drive it:
 starts a lab in a temporary folder, trains the quick model through the page, draws a digit, runs the
-playground and opens the errors of one confusion-matrix cell.
+playground, opens the errors of one confusion-matrix cell, and shows a small numnet search (Optuna) that
+ran in the lab's folder in the Search panel.
 
-    PYTHONPATH=src python scripts/lab_screenshots.py [--out docs/lab]
+    PYTHONPATH=src python scripts/lab_screenshots.py [--out docs/lab] [--only search]
 
 Needs selenium, /usr/bin/chromium and /usr/bin/chromedriver (scripts/setup-tests.sh installs them).
 """
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
@@ -52,12 +54,38 @@ def draw(driver, strokes, canvas_id="pad"):
 
 
 def wait(driver, condition, timeout=60):
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+    """Wait for condition(driver); an element the page redraws meanwhile (stale) is looked up again."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
+
+
+# a small search: 3 epochs on 10,000 images per trial, the median pruner stopping the weak ones
+SEARCH_SPACE = {"epochs": 3, "train_size": 10000, "validation_size": 1000, "sizes": [784, 32, 10],
+                "optimizer": "momentum",
+                "search": {"lr": {"dist": "log", "low": 1e-3, "high": 3.0},
+                           "beta": {"dist": "one-minus-log", "low": 0.5, "high": 0.99},
+                           "batch_size": {"dist": "choice", "values": [16, 32, 64, 128]}}}
+
+
+def search_screenshot(driver, workdir, out):
+    """Run a 16-trial search into WORKDIR/search (its journal.log) and take the Search panel."""
+    from numnet.data import load_mnist
+    from numnet.search import search
+
+    (X, y), (Xv, yv), (Xt, yt) = load_mnist(validation_size=1000)
+    search(SEARCH_SPACE, trials=16, data=((X[:10000], y[:10000]), (Xv, yv), (Xt[:500], yt[:500])),
+           out=Path(workdir) / "search", study="mnist-momentum", pruner="median", seed=3, report=False)
+    driver.set_window_size(1280, 1500)
+    driver.find_element(By.CSS_SELECTOR, "button[data-panel=search]").click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#search-table tbody tr")) == 16)
+    time.sleep(0.5)
+    driver.save_screenshot(str(out / "search.png"))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/lab")
+    ap.add_argument("--only", choices=["search"], help="take only this panel's screenshot")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,6 +96,9 @@ def main(argv=None):
         try:
             driver.get(server.url())
             wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+            if args.only == "search":
+                search_screenshot(driver, workdir, out)
+                return 0
             driver.save_screenshot(str(out / "start.png"))
             driver.find_element(By.ID, "quick-train").click()
             wait(driver, lambda d: d.find_element(By.ID, "model").get_attribute("value"), 240)
@@ -99,12 +130,14 @@ def main(argv=None):
             driver.find_element(By.CSS_SELECTOR, "button[data-panel=errors]").click()
             wait(driver, lambda d: d.find_elements(By.ID, "cell-4-9"))
             driver.find_element(By.ID, "cell-4-9").click()
-            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#gallery .mistake"))
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#gallery .mistake")  # the 4 -> 9 gallery
+                 and all(": 4 → 9 " in m.text for m in d.find_elements(By.CSS_SELECTOR, "#gallery .mistake")))
             tag = driver.find_element(By.CSS_SELECTOR, "#gallery .mistake input")
             tag.send_keys("open top, looks like 9\n")
             wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#gallery .mistake.saved"))
             time.sleep(0.5)
             driver.save_screenshot(str(out / "errors.png"))
+            search_screenshot(driver, workdir, out)
         finally:
             driver.quit()
             server.close()

@@ -1,7 +1,9 @@
 """numnet lab: the server's safety (token, Host header, size and pixel limits, names, malformed requests),
 its API (predict with the predict command's preprocessing, training that streams and stops, errors.csv),
-the `numnet lab` command, and the page driven in a real headless Chromium (draw, train, tag, 403)."""
+the `numnet lab` command, the Search panel's reading of real numnet searches (read-only, while they grow),
+and the page driven in a real headless Chromium (draw, train, tag, search, 403)."""
 import csv
+import hashlib
 import http.client
 import io
 import json
@@ -11,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -87,6 +90,9 @@ def test_token_is_required(server):
     assert request(server, "/api/state", token=None, headers={"Cookie": f"{server.cookie}=wrong"})[0] == 403
     status, headers, page = request(server, f"/?token={server.token}", token=None)
     assert status == 200 and b"numnet lab" in page
+    assert "script-src 'self'" in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert request(server, "/api/state")[1]["X-Content-Type-Options"] == "nosniff"
     cookie = headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert request(server, "/api/state", token=None, headers={"Cookie": cookie.split(";")[0]})[0] == 200
@@ -149,6 +155,7 @@ def test_a_symlink_out_of_the_lab_is_not_a_model(server, lab_dir, tmp_path):
     ("/api/train", b"{bad json"),
     ("/api/train", b"[1, 2]"),
     ("/api/train", b"\xff\xfe"),
+    ("/api/train", b"[" * 200_000),
     ("/api/train", json.dumps({"sizes": "a,b"}).encode()),
     ("/api/train", json.dumps({"sizes": [10, 5, 10]}).encode()),
     ("/api/train", json.dumps({"optimizer": "nope"}).encode()),
@@ -189,7 +196,7 @@ def test_a_given_model_comes_first_and_a_non_mnist_model_is_refused(lab_dir, tmp
     try:
         assert s.lab.models()[0] == "given.npz" and "tiny.npz" in s.lab.models()
     finally:
-        s.server_close()
+        s.close()
     numnet.Network.from_sizes([2, 3, 2], seed=0).save(tmp_path / "toy.npz")
     with pytest.raises(ValueError, match="784-input"):
         make_server(lab_dir, model=tmp_path / "toy.npz", port=0)
@@ -268,7 +275,8 @@ def test_inside_and_playground(server):
 
 def test_numnet_lab_command_prints_a_url_and_serves(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen([sys.executable, "-m", "numnet", "lab", "--no-browser", "--port", "0", "--dir", str(tmp_path)],
+    proc = subprocess.Popen([sys.executable, "-m", "numnet", "lab", "--no-browser", "--port", "0", "--dir", str(tmp_path),
+                             "--storage", str(tmp_path / "elsewhere.log")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         lines = [proc.stdout.readline() for _ in range(2)]
@@ -279,6 +287,11 @@ def test_numnet_lab_command_prints_a_url_and_serves(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url.split("?")[0], timeout=10)
         assert e.value.code == 403
+        with urllib.request.urlopen(url.replace("/?", "/api/search/list?"), timeout=10) as r:
+            listed = json.loads(r.read())
+        if listed["available"]:  # Optuna installed: the --storage given is listed (here: not there yet)
+            assert [(s["id"], s["label"]) for s in listed["storages"]] == [(":storage", str(tmp_path / "elsewhere.log"))]
+            assert "no search journal" in listed["storages"][0]["error"]
         proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
         assert proc.wait(10) == 0 and "stopped" in proc.stderr.read()
     finally:
@@ -288,6 +301,219 @@ def test_numnet_lab_command_prints_a_url_and_serves(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "numnet", "lab", "--no-browser", str(tmp_path / "none.npz")],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("numnet: error: ")
+
+
+# ---------------------------------------------------------------------------------------------- search
+SEARCH_SPACE = {"epochs": 1, "train_size": 300, "validation_size": 300, "sizes": [784, 16, 10],
+                "optimizer": "momentum",
+                "search": {"lr": {"dist": "log", "low": 1e-3, "high": 1.0},
+                           "beta": {"dist": "one-minus-log", "low": 0.8, "high": 0.99},
+                           "batch_size": {"dist": "choice", "values": [16, 32, 64]}}}
+JOURNAL = "search/journal.log"
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    from numnet.data import load_mnist
+
+    (X, y), (Xv, yv), (Xt, yt) = load_mnist(validation_size=1000)
+    return (X[:300], y[:300]), (Xv[:300], yv[:300]), (Xt[:100], yt[:100])
+
+
+def run_search(folder, trials, data, study="demo", **kw):
+    """A real numnet search (its API, in this process): `trials` in all, continuing the study if it exists."""
+    pytest.importorskip("optuna")
+    from numnet.search import search
+
+    return search(SEARCH_SPACE, trials=trials, data=data, out=folder, study=study, seed=0, report=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def searched(lab_dir, tiny_data):
+    return run_search(lab_dir / "search", 3, tiny_data)
+
+
+def trials_url(storage=JOURNAL, study="demo"):
+    from urllib.parse import urlencode
+
+    return "/api/search/trials?" + urlencode({"storage": storage, "study": study})
+
+
+def test_search_list_and_trials_read_the_study(server, lab_dir, searched):
+    journal = lab_dir / JOURNAL
+    before = hashlib.sha256(journal.read_bytes()).hexdigest()
+    status, listed = get_json(server, "/api/search/list")
+    assert status == 200 and listed["available"]
+    storage = next(s for s in listed["storages"] if s["id"] == JOURNAL)
+    assert [(s["name"], s["numnet"], s["trials"]) for s in storage["studies"]] == [("demo", True, 3)]
+    status, r = get_json(server, trials_url())
+    assert status == 200 and r["study"] == "demo" and r["objective"] == "validation accuracy"
+    assert {p["name"]: p["scale"] for p in r["params"]} == {"lr": "log", "beta": "one-minus-log",
+                                                            "batch_size": "choice"}
+    stored = searched.study.get_trials()
+    assert [t["number"] for t in r["trials"]] == [t.number for t in stored]
+    for row, t in zip(r["trials"], stored):
+        assert row["state"] == t.state.name == "COMPLETE" and row["value"] == pytest.approx(t.value)
+        assert row["params"]["lr"] == pytest.approx(t.params["lr"])
+        assert row["params"]["beta"] == pytest.approx(1 - t.params["1-beta"])  # Optuna samples 1 - beta
+        assert row["duration"] > 0 and row["epochs_run"] == 1
+    assert r["best"]["number"] == max(stored, key=lambda t: t.value).number and r["counts"] == {"COMPLETE": 3}
+    assert hashlib.sha256(journal.read_bytes()).hexdigest() == before  # read-only: not a byte written
+
+
+def test_reading_never_takes_nor_waits_for_the_search_s_lock(server, lab_dir, searched):
+    import fcntl
+
+    from numnet.search.study import SearchError, open_storage
+
+    optuna = pytest.importorskip("optuna")
+    journal = lab_dir / JOURNAL
+    before = journal.read_bytes()
+    with open(f"{journal}.flock", "a") as held:  # a worker of the search is writing: it holds the lock
+        fcntl.flock(held, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        assert get_json(server, trials_url())[0] == 200 and time.monotonic() - t0 < 5
+    readonly = open_storage(journal, read_only=True)
+    with pytest.raises(SearchError, match="read-only"):  # a write through the lab's storage is refused
+        optuna.create_study(storage=readonly, study_name="intruder")
+    assert journal.read_bytes() == before
+
+
+def test_a_study_growing_while_it_is_read(server, lab_dir, tiny_data):
+    folder = lab_dir / "grow"
+    run_search(folder, 1, tiny_data, study="grow")
+    url, seen, errors = trials_url("grow/journal.log", "grow"), [], []
+    done = threading.Event()
+
+    def reader():
+        while not done.is_set():
+            status, r = get_json(server, url)
+            if status != 200:
+                errors.append(r)
+            else:
+                seen.append(sum(t["state"] in ("COMPLETE", "PRUNED") for t in r["trials"]))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        run_search(folder, 6, tiny_data, study="grow")  # five more trials, written while the reader reads
+    finally:
+        done.set()
+        t.join(30)
+    status, r = get_json(server, url)
+    assert not errors and status == 200 and len(r["trials"]) == 6
+    assert seen == sorted(seen) and len(seen) > 1, seen  # never lost a trial once seen
+    assert run_search(folder, 7, tiny_data, study="grow").study.trials[-1].number == 6  # the search goes on
+
+
+@pytest.mark.parametrize("storage,study,expected", [
+    ("../../etc/passwd", "demo", 400),
+    ("/etc/passwd", "demo", 400),
+    ("search/../search/journal.log", "demo", 400),
+    ("search/journal.log\x00", "demo", 400),
+    ("missing/journal.log", "demo", 404),
+    ("tiny.npz", "demo", 404),
+    ("link/journal.log", "demo", 404),
+    (":storage", "demo", 404),
+    (JOURNAL, "no-such-study", 404),
+    (JOURNAL, "", 400),
+])
+def test_bad_search_names_are_refused(server, lab_dir, searched, tmp_path, storage, study, expected):
+    outside = tmp_path / "journal.log"
+    shutil.copy(lab_dir / JOURNAL, outside)
+    (lab_dir / "link").mkdir(exist_ok=True)
+    (lab_dir / "link" / "journal.log").unlink(missing_ok=True)
+    (lab_dir / "link" / "journal.log").symlink_to(outside)  # a journal outside the lab is never read
+    try:
+        status, body = get_json(server, trials_url(storage, study))
+        assert status == expected and body["error"]
+        assert "link/journal.log" not in [s["id"] for s in get_json(server, "/api/search/list")[1]["storages"]]
+    finally:
+        (lab_dir / "link" / "journal.log").unlink()
+    assert request(server, "/api/search/trials?study=demo")[0] == 400  # no storage
+    alive(server)
+
+
+def test_a_damaged_journal_is_listed_with_its_error(server, lab_dir, searched):
+    (lab_dir / "damaged").mkdir()
+    (lab_dir / "damaged" / "journal.log").write_text('{"op_code": not json\n{"op_code": 0}\n')
+    try:
+        listed = get_json(server, "/api/search/list")[1]["storages"]
+        damaged = next(s for s in listed if s["id"] == "damaged/journal.log")
+        assert damaged["studies"] == [] and damaged["error"]
+        assert any(s["id"] == JOURNAL and s["studies"] for s in listed)  # the others are still listed
+        status, r = get_json(server, trials_url("damaged/journal.log", "demo"))
+        assert status == 400 and r["error"]
+    finally:
+        shutil.rmtree(lab_dir / "damaged")
+    alive(server)
+
+
+def test_search_panel_without_optuna_says_what_to_install(server, searched, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if the search extra were not installed
+    status, r = get_json(server, "/api/search/list")
+    assert status == 200 and r == {"available": False,
+                                   "message": 'the Search panel needs Optuna: pip install "numnet[search]"'}
+    status, r = get_json(server, trials_url())
+    assert status == 501 and "numnet[search]" in r["error"]
+    monkeypatch.undo()
+    assert get_json(server, trials_url())[0] == 200
+
+
+def test_a_storage_url_given_on_the_command_line(tmp_path, tiny_data):
+    from numnet.lab.core import Lab
+
+    url = f"sqlite:///{tmp_path / 'searches.db'}"
+    run_search(tmp_path / "out", 2, tiny_data, study="rdb", storage=url)
+    (tmp_path / "lab").mkdir()
+    lab = Lab(tmp_path / "lab", storage=url)
+    listed = lab.searches()["storages"]
+    assert [(s["id"], s["label"], [x["name"] for x in s["studies"]]) for s in listed] == [(":storage", url, ["rdb"])]
+    assert len(lab.search_trials(":storage", "rdb")["trials"]) == 2
+
+
+def test_without_the_lab_extra_numnet_lab_is_one_line_and_nothing_else_imports_starlette(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    hide = "import sys; sys.modules['starlette'] = sys.modules['uvicorn'] = None; "  # as if not installed
+    p = subprocess.run([sys.executable, "-c", hide + "from numnet.cli import main; sys.exit(main(['lab', "
+                        f"'--no-browser', '--dir', {str(tmp_path)!r}]))"], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert p.returncode == 2 and p.stderr == 'numnet: error: the lab needs its extra: pip install "numnet[lab]"\n'
+    p = subprocess.run([sys.executable, "-c", "import sys, numnet, numnet.cli, numnet.lab.core; "
+                        "numnet.cli.build_parser().parse_args(['lab']); "
+                        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn')))"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "[]", p.stderr
+
+
+def test_a_chunked_body_is_cut_at_the_limit(server):
+    """No Content-Length: the body is counted as it streams in and refused once past MAX_BODY."""
+    from numnet.lab.server import MAX_BODY
+
+    def chunks():
+        piece = b"\0" * (1 << 20)
+        for _ in range(MAX_BODY // len(piece) + 2):
+            yield piece
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("POST", "/api/predict?model=tiny.npz", body=chunks(), encode_chunked=True,
+                 headers={"X-Lab-Token": server.token, "Transfer-Encoding": "chunked"})
+    answer = conn.getresponse()
+    assert answer.status == 413 and "limit" in json.loads(answer.read())["error"]
+    conn.close()
+    alive(server)
+
+
+def test_the_server_stops_and_frees_its_port_quickly(lab_dir):
+    s = make_server(lab_dir, port=0)
+    s.start()
+    port = s.port
+    assert request(s, "/api/state")[0] == 200
+    t0 = time.monotonic()
+    s.close()
+    assert time.monotonic() - t0 < 3
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 # ---------------------------------------------------------------------------------------------- browser
@@ -324,9 +550,12 @@ def browser(server):
 
 
 def wait(driver, condition, timeout=30):
+    """Wait for condition(driver); an element the page redraws meanwhile (stale) is looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: condition(d))
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
 
 
 def by_id(driver, name):
@@ -379,8 +608,10 @@ def test_browser_one_epoch_run_adds_a_point_to_the_curve(browser, server, lab_di
     wait(browser, lambda d: by_id(d, "acc-chart").get_attribute("data-points") == "1", 60)
     assert int(by_id(browser, "cost-chart").get_attribute("data-points")) > 1
     wait(browser, lambda d: "saved" in by_id(d, "train-status").text, 30)
+    # the model list is refreshed right after "saved" is shown: the new model becomes the selected one
+    wait(browser, lambda d: by_id(d, "model").get_attribute("value") not in before, 10)
     new = by_id(browser, "model").get_attribute("value")
-    assert new not in before and (lab_dir / new).exists()
+    assert new in by_id(browser, "train-status").text and (lab_dir / new).exists()
 
 
 def test_browser_tag_a_mistake_and_find_it_in_the_csv(browser, lab_dir):
@@ -405,6 +636,45 @@ def test_browser_tag_a_mistake_and_find_it_in_the_csv(browser, lab_dir):
         rows = {int(r["index"]): r for r in csv.DictReader(f)}
     assert rows[index]["tags"] == "browser tag: loop not closed"
     assert (rows[index]["true"], rows[index]["predicted"]) == (true, pred)
+
+
+def test_browser_search_panel_shows_trials_plots_and_a_new_trial(browser, lab_dir, searched, tiny_data):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    tab(browser, "search")
+    option = json.dumps([JOURNAL, "demo"], separators=(",", ":"))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"#search-study option[value='{option}']"))
+    Select(by_id(browser, "search-study")).select_by_value(option)
+    n = len(searched.study.get_trials())
+    rows = lambda d: d.find_elements(By.CSS_SELECTOR, "#search-table tbody tr")  # noqa: E731
+    wait(browser, lambda d: len(rows(d)) == n)
+    assert [r.get_attribute("id") for r in rows(browser)] == [f"trial-{k}" for k in range(n)]
+    assert "complete" in rows(browser)[0].text
+    # objective by trial: n dots and the running best; value vs each setting: a dot per trial
+    assert int(by_id(browser, "search-history").get_attribute("data-points")) >= n + 1
+    for name in ("lr", "beta", "batch_size"):
+        assert by_id(browser, f"search-param-{name}").get_attribute("data-points") == str(n)
+    drawn = browser.execute_script(
+        "const c = document.getElementById('search-history'); const d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4)"
+        " n += d[i + 2] > 150 && d[i] < 100; return n;")  # blue dots on the canvas
+    assert drawn > 10
+    run_search(lab_dir / "search", n + 1, tiny_data)  # the search goes on: one more trial
+    wait(browser, lambda d: len(rows(d)) == n + 1, 20)
+    assert by_id(browser, f"trial-{n}").text.split()[:2] == [str(n), "complete"]
+    wait(browser, lambda d: by_id(d, "search-param-lr").get_attribute("data-points") == str(n + 1))
+
+
+def test_browser_search_panel_without_optuna_says_what_to_install(browser, searched, monkeypatch):
+    tab(browser, "draw")  # the Search panel stops polling ...
+    time.sleep(1)  # ... once its request in flight, if any, is answered
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if the search extra were not installed
+    tab(browser, "search")
+    wait(browser, lambda d: by_id(d, "search-note").is_displayed()
+         and 'pip install "numnet[search]"' in by_id(d, "search-note").text, 10)
+    monkeypatch.undo()
+    wait(browser, lambda d: not by_id(d, "search-note").is_displayed(), 10)
 
 
 def test_browser_upload_an_image(browser, tmp_path):

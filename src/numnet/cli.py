@@ -245,9 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="optimizer comparison on the course notebook's own points, initial weights and mini-batch "
                          "order (float64), replayed exactly, instead of numnet's seeded generator")
     lb = sub.add_parser("lab", help="a local web page: draw digits, train with live curves, look inside, playground, "
-                                    "tag mistakes",
+                                    "tag mistakes, follow a search",
                         description="Start the lab on this machine and open it in the browser. The printed URL holds a "
-                                    "random token; every request needs it.")
+                                    "random token; every request needs it. Needs the lab extra: "
+                                    "pip install \"numnet[lab]\" (and numnet[search] for the Search panel).")
     lb.add_argument("model", nargs="?", help="a model file to start with (default: the .npz models in --dir; "
                                              "the lab trains one otherwise)")
     lb.add_argument("--port", type=int, default=8765, help="port (the next free one is used when taken; 0: any)")
@@ -255,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(default 127.0.0.1: this machine only)")
     lb.add_argument("--dir", default=".", metavar="DIR", help="the lab's working directory: trained models and "
                                                                "errors.csv go here (default: the current one)")
+    lb.add_argument("--storage", metavar="URL", help="also show this search storage in the Search panel (an RDB URL "
+                                                     "or a journal file; the journal files in --dir are found)")
     lb.add_argument("--no-browser", action="store_true", help="do not open a browser")
     lf = sub.add_parser("lr-find", help="learning-rate finder: raise the rate exponentially, plot cost vs rate, "
                                         "suggest a rate", description="Train for a few hundred mini-batches while "
@@ -647,19 +650,19 @@ def cmd_lab(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError("--port must be in 0-65535")
-    server = make_server(args.dir, args.model, host=args.host, port=args.port)
+    server = make_server(args.dir, args.model, host=args.host, port=args.port, storage=args.storage)
     url = server.url()
     print(f"numnet lab: serving {server.lab.workdir} at\n    {url}\n(Ctrl-C to stop)", flush=True)
     if not args.no_browser:
         open_browser(url)
     try:
         with _stop_on_signals():
-            server.serve_forever(poll_interval=0.5)
+            server.serve()
     except KeyboardInterrupt:
-        print("numnet lab: stopped", file=sys.stderr)
+        pass
     finally:
-        server.lab.close()
-        server.server_close()
+        server.close()
+    print("numnet lab: stopped", file=sys.stderr)
     return 0
 
 

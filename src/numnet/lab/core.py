@@ -1,16 +1,19 @@
 """What the lab computes, apart from HTTP: the models in its working directory, predictions on drawn or
 uploaded digits (with the preprocessed input and hidden activations), training runs in a background thread
 streaming their metrics, the inside of a model (first-layer weights, activation histograms, gradient
-health), the 2-D playground and the test mistakes with their tags in errors.csv.
+health), the 2-D playground, the test mistakes with their tags in errors.csv, and the searches (Optuna
+journal files) in the working directory, read while they run.
 
 Every name that comes from a request is checked here: models are plain file names inside the working
-directory (or the one model given on the command line), never paths.
+directory (or the one model given on the command line), searches are journal files found inside it (or the
+storage given on the command line), never paths taken from the request.
 """
 from __future__ import annotations
 
 import csv
 import io
 import math
+import os
 import re
 import threading
 import time
@@ -37,6 +40,12 @@ QUICK = {"sizes": [784, 100, 10], "optimizer": "adam", "lr": 0.002, "epochs": 2,
 TRAIN_KEYS = {"sizes": list, "lr": float, "epochs": int, "optimizer": str, "train_size": int, "batch_size": int,
               "activation": str, "l2": float, "validation_size": int, "seed": int}
 TOYS = {"moons": make_moons, "circles": make_circles, "spirals": make_spirals, "flower": make_flower}
+JOURNAL_MAGIC = b'{"op_code":'  # how every Optuna journal file starts
+SEARCH_DEPTH = 2  # journal files are looked for in the working directory and two levels of folders below
+SEARCH_SCAN = 5000  # at most this many directory entries are looked at per listing
+STORAGE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,199}$")
+GIVEN_STORAGE = ":storage"  # the id of the storage given with `numnet lab --storage`
+NO_OPTUNA = 'the Search panel needs Optuna: pip install "numnet[search]"'
 
 
 class LabError(Exception):
@@ -55,6 +64,10 @@ class TooLarge(LabError):
 
 class Busy(LabError):
     status = 409
+
+
+class Unavailable(LabError):
+    status = 501
 
 
 def check_name(name) -> str:
@@ -152,7 +165,7 @@ class Job:
 class Lab:
     """The lab's state: its working directory, loaded models, the training and playground jobs."""
 
-    def __init__(self, workdir=".", model=None):
+    def __init__(self, workdir=".", model=None, storage=None):
         self.workdir = Path(workdir).resolve()
         if not self.workdir.is_dir():
             raise FileNotFoundError(f"lab directory not found: {workdir}")
@@ -168,6 +181,8 @@ class Lab:
         self._preds: dict[tuple, tuple] = {}
         self.train_job: Job | None = None
         self.play_job: Job | None = None
+        self.storage = None if storage is None else str(storage)  # `numnet lab --storage`: a URL or journal file
+        self._storages: dict[str, tuple] = {}  # id -> (file identity, read-only Optuna storage)
 
     # ------------------------------------------------------------------ models
     def models(self) -> list[str]:
@@ -409,6 +424,100 @@ class Lab:
             write_text_atomic(self.workdir / ERRORS_CSV, out.getvalue())
         return {"index": i, "tags": tags}
 
+    # ------------------------------------------------------------------ search
+    def journal_files(self) -> list[str]:
+        """The Optuna journal files (numnet search's DIR/journal.log, or any --storage file) in the working
+        directory and its folders down to SEARCH_DEPTH, as relative paths; hidden folders and links skipped."""
+        found, seen = [], 0
+        for root, dirs, files in os.walk(self.workdir):
+            depth = len(Path(root).relative_to(self.workdir).parts)
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and depth < SEARCH_DEPTH
+                             and not os.path.islink(os.path.join(root, d)))
+            for name in sorted(files):
+                seen += 1
+                path = Path(root, name)
+                if (name.endswith(".log") or "journal" in name) and not path.is_symlink() and _is_journal(path):
+                    found.append(path.relative_to(self.workdir).as_posix())
+            if seen > SEARCH_SCAN:
+                break
+        return found
+
+    def _search_storage(self, storage_id, listed=None):
+        """The read-only Optuna storage of a listed search (reopened when its file was replaced); `listed`:
+        the journal files just found, when the caller has them."""
+        from ..search.study import SearchError, open_storage
+
+        if not isinstance(storage_id, str) or not (storage_id == GIVEN_STORAGE or STORAGE_RE.match(storage_id)) \
+                or ".." in storage_id.split("/"):
+            raise LabError(f"bad search storage {storage_id!r}: a journal file listed by the Search panel")
+        if storage_id == GIVEN_STORAGE:
+            if self.storage is None:
+                raise NotFound("no --storage was given to numnet lab")
+            target = self.storage
+        else:
+            if storage_id not in (self.journal_files() if listed is None else listed):
+                raise NotFound(f"no search journal {storage_id!r} in the lab's folder")
+            target = str(self.workdir / storage_id)
+        key = None
+        if "://" not in target:
+            try:
+                st = os.stat(target)
+            except OSError:
+                raise NotFound(f"no search journal {target}") from None
+            key = (st.st_dev, st.st_ino)
+        with self.lock:
+            cached = self._storages.get(storage_id)
+            if cached is None or cached[0] != key:
+                try:
+                    cached = (key, open_storage(target, read_only=True))
+                except SearchError as e:
+                    raise LabError(str(e)) from None
+                except Exception as e:  # noqa: BLE001 - Optuna refusing a damaged journal
+                    raise LabError(f"cannot read this journal (damaged?): {_first_line(e)}") from None
+                self._storages[storage_id] = cached
+            return cached[1]
+
+    def searches(self) -> dict:
+        """The searches the lab can show: each storage (journal files here, the --storage given) with its
+        studies; {"available": False, "message"} when Optuna is not installed."""
+        try:
+            from ..search.live import list_studies
+            from ..search.study import _optuna, _redact
+
+            _optuna()
+        except ImportError:
+            return {"available": False, "message": NO_OPTUNA}
+        found = self.journal_files()
+        out = []
+        for storage_id in ([GIVEN_STORAGE] if self.storage is not None else []) + found:
+            label = _redact(self.storage) if storage_id == GIVEN_STORAGE else storage_id
+            try:
+                studies = list_studies(self._search_storage(storage_id, found))
+            except Exception as e:  # noqa: BLE001 - a damaged or unreachable storage is listed with its error
+                out.append({"id": storage_id, "label": label, "studies": [], "error": _first_line(e)})
+                continue
+            out.append({"id": storage_id, "label": label, "studies": studies})
+        return {"available": True, "storages": out}
+
+    def search_trials(self, storage_id, study) -> dict:
+        """A study's trials, settings and best trial, read from its storage (see search.live.study_trials)."""
+        try:
+            from ..search.live import StudyNotFound, study_trials
+            from ..search.study import _optuna
+
+            _optuna()
+        except ImportError:
+            raise Unavailable(NO_OPTUNA) from None
+        if not isinstance(study, str) or not 0 < len(study) <= 200 or not study.isprintable():
+            raise LabError("study must be a study name")
+        storage = self._search_storage(storage_id)
+        try:
+            return {"storage": storage_id, **study_trials(storage, study)}
+        except StudyNotFound as e:
+            raise NotFound(str(e)) from None
+        except ValueError as e:  # SearchError (not a numnet search), a journal damaged since it was opened
+            raise LabError(_first_line(e)) from None
+
     # ------------------------------------------------------------------ playground
     def start_playground(self, body: dict) -> dict:
         if self.play_job is not None and self.play_job.running:
@@ -497,6 +606,19 @@ def _train_toy(job, opt, net, X, y, grid, lr, epochs, batch, seed, every):
 
     net.fit(X, y, epochs=epochs, batch_size=batch, optimizer=make_optimizer(opt, lr=lr), seed=seed, verbose=0,
             callbacks=[Snap()])
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _is_journal(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(JOURNAL_MAGIC)) == JOURNAL_MAGIC
+    except OSError:
+        return False
 
 
 def _digit(value, what) -> int:

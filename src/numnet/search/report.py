@@ -75,7 +75,8 @@ def toml_text(cfg: dict, comment: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _best(rows):
+def best_row(rows):
+    """The completed trial with the highest validation accuracy (None when none completed)."""
     done = [r for r in rows if r["state"] == "COMPLETE" and r.get("val_accuracy") not in (None, "")]
     return max(done, key=lambda r: float(r["val_accuracy"])) if done else None
 
@@ -87,7 +88,7 @@ def write_report(result, space: Space, out: Path, previous=()) -> None:
     all_rows = [dict(r) for r in previous] + rows
     result.rows = all_rows
     result.paths["csv"] = write_csv(all_rows, cols, out / "trials.csv")
-    best = _best(rows)
+    best = best_row(rows)
     result.best = best
     if best is not None and best.get("_config"):
         cfg = {k: v for k, v in best["_config"].items()}

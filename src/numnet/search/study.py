@@ -71,22 +71,30 @@ def is_url(storage) -> bool:
     return isinstance(storage, str) and "://" in storage
 
 
-def open_storage(storage, heartbeat: float = 10.0):
-    """An Optuna storage: an RDB URL (with heartbeats and retries of dead workers' trials) or a journal file."""
+def open_storage(storage, heartbeat: float = 10.0, read_only: bool = False):
+    """An Optuna storage: an RDB URL (with heartbeats and retries of dead workers' trials) or a journal file.
+
+    read_only: for watching a search (the lab): an existing journal file whose write lock refuses (reading a
+    journal takes no lock, so a running search is never blocked), or an RDB URL without table creation or
+    heartbeats."""
     optuna = _optuna()
     if is_url(storage):
         url = storage
         engine = {}
         if url.startswith("postgresql"):
             engine = {"connect_args": {"connect_timeout": 5}}
-        import inspect
+        if read_only:
+            options = {"skip_table_creation": True}
+        else:
+            import inspect
 
-        # Optuna 4.9 renamed failed_trial_callback to heartbeat_stale_trial_callback
-        key = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback"
-               in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback")
+            # Optuna 4.9 renamed failed_trial_callback to heartbeat_stale_trial_callback
+            key = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback"
+                   in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback")
+            options = {"heartbeat_interval": max(1, int(heartbeat)), "grace_period": max(2, int(3 * heartbeat)),
+                       key: _retry}
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(heartbeat)),
-                                              grace_period=max(2, int(3 * heartbeat)), **{key: _retry})
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, **options)
         except Exception as e:  # sqlalchemy: OperationalError, ArgumentError; a missing driver
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise SearchError(f"cannot open storage {_redact(url)}: {msg}") from None
@@ -95,14 +103,30 @@ def open_storage(storage, heartbeat: float = 10.0):
         raise SearchError(f"--storage {path} is a directory; give a journal file or an RDB URL")
     if not path.parent.is_dir():
         raise SearchError(f"--storage {path}: directory {path.parent} does not exist")
+    if read_only and not path.is_file():
+        raise SearchError(f"no journal file {path}")
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     try:
-        lock = FlockLock(str(path)) if fcntl is not None else JournalFileOpenLock(str(path))
+        if read_only:
+            lock = ReadOnlyLock()
+        else:
+            lock = FlockLock(str(path)) if fcntl is not None else JournalFileOpenLock(str(path))
         backend = JournalFileBackend(str(path), lock_obj=lock)
         return optuna.storages.JournalStorage(backend)
     except OSError as e:
         raise SearchError(f"cannot open journal file {path}: {e}") from None
+
+
+class ReadOnlyLock:
+    """The write lock of a journal opened for reading: taking it (to write) is an error, so a reader can
+    never append to a search's journal nor hold its lock."""
+
+    def acquire(self) -> bool:
+        raise SearchError("this journal is open read-only")
+
+    def release(self) -> None:
+        pass
 
 
 def _flock_lock_class():

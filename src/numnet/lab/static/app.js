@@ -55,6 +55,7 @@ function showPanel(name) {
   say("");
   if (name === "inside") loadInside();
   if (name === "errors") loadErrors();
+  if (name === "search") pollSearch();
 }
 for (const b of document.querySelectorAll("#tabs button")) b.addEventListener("click", () => showPanel(b.dataset.panel));
 $("#model").addEventListener("change", () => {
@@ -201,10 +202,16 @@ $("#quick-train").addEventListener("click", async () => {
 });
 
 // ------------------------------------------------------------------ charts
+// series: {points: [[x, y], ...], color, label, dots, line (default true), step, marker: "dot" | "cross"}
+// opts: percent (y), xlabel, xmin, xmax, yrange, empty, xlog (x on a log10 axis), cats (x: category indices),
+//       xrange ([low, high] in x's own units: the whole axis, with a margin so the points at its ends show)
 function drawChart(canvas, series, opts = {}) {
   const c = canvas.getContext("2d");
   const W = canvas.width, H = canvas.height, L = 46, B = 24, T = 8, R = 10;
   c.clearRect(0, 0, W, H);
+  const tx = opts.xlog ? Math.log10 : (x) => x;
+  const usable = (p) => p[1] !== null && p[1] !== undefined && (!opts.xlog || p[0] > 0);
+  series = series.map((s) => Object.assign({}, s, { points: s.points.filter(usable) }));
   const pts = series.flatMap((s) => s.points);
   canvas.dataset.points = String(pts.length);
   c.strokeStyle = "#ccd";
@@ -212,13 +219,19 @@ function drawChart(canvas, series, opts = {}) {
   c.fillStyle = "#667";
   c.font = "11px sans-serif";
   if (!pts.length) { c.fillText(opts.empty || "no data yet", L + 10, T + 20); return; }
-  let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
+  let [x0, x1] = [Math.min(...pts.map((p) => tx(p[0]))), Math.max(...pts.map((p) => tx(p[0])))];
   let [y0, y1] = opts.yrange || [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
-  if (opts.xmax) x1 = Math.max(x1, opts.xmax);
+  if (opts.xmax !== undefined) x1 = Math.max(x1, opts.xmax);
   if (opts.xmin !== undefined) x0 = Math.min(x0, opts.xmin);
-  if (x1 === x0) x1 = x0 + 1;
+  let ends = null; // the axis' labelled ends when they differ from its drawn extent
+  if (opts.xrange) {
+    ends = [Math.min(x0, ...opts.xrange.map(tx)), Math.max(x1, ...opts.xrange.map(tx))];
+    [x0, x1] = [ends[0] - 0.04 * (ends[1] - ends[0]), ends[1] + 0.04 * (ends[1] - ends[0])];
+  }
+  if (opts.cats) [x0, x1] = [-0.5, opts.cats.length - 0.5];
+  if (x1 === x0) { x0 -= 0.5; x1 += 0.5; }
   if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
-  const X = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
+  const X = (x) => L + (tx(x) - x0) / (x1 - x0) * (W - L - R);
   const Y = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   for (let k = 0; k <= 4; k++) {
     const y = y0 + (y1 - y0) * k / 4;
@@ -226,15 +239,34 @@ function drawChart(canvas, series, opts = {}) {
     c.strokeStyle = "#eef";
     c.beginPath(); c.moveTo(L, Y(y)); c.lineTo(W - R, Y(y)); c.stroke();
   }
-  c.fillText(`${x0.toPrecision(3)}`, L, H - 6);
-  c.fillText(`${x1.toPrecision(3)} ${opts.xlabel || ""}`, W - R - 80, H - 6);
+  if (opts.cats) {
+    opts.cats.forEach((label, i) => c.fillText(String(label), L + (i + 0.5) / opts.cats.length * (W - L - R) - 8, H - 6));
+  } else {
+    const back = opts.xlog ? (x) => 10 ** x : (x) => x;
+    const num = (x) => Number.isInteger(x) ? String(x) : x.toPrecision(3);
+    const [e0, e1] = ends || [x0, x1];
+    c.fillText(num(back(e0)), X(back(e0)) - 4, H - 6);
+    c.fillText(`${num(back(e1))} ${opts.xlabel || ""}`, Math.min(X(back(e1)) - 10, W - R - 80), H - 6);
+  }
   series.forEach((s, k) => {
     c.strokeStyle = c.fillStyle = s.color || COLORS[k % COLORS.length];
     c.lineWidth = 1.5;
-    c.beginPath();
-    s.points.forEach((p, i) => (i ? c.lineTo(X(p[0]), Y(p[1])) : c.moveTo(X(p[0]), Y(p[1]))));
-    c.stroke();
-    if (s.dots) for (const p of s.points) { c.beginPath(); c.arc(X(p[0]), Y(p[1]), 3, 0, 7); c.fill(); }
+    if (s.line !== false) {
+      c.beginPath();
+      s.points.forEach((p, i) => {
+        if (!i) c.moveTo(X(p[0]), Y(p[1]));
+        else if (s.step) { c.lineTo(X(p[0]), Y(s.points[i - 1][1])); c.lineTo(X(p[0]), Y(p[1])); }
+        else c.lineTo(X(p[0]), Y(p[1]));
+      });
+      c.stroke();
+    }
+    const marker = s.marker || (s.dots ? "dot" : null);
+    for (const p of marker ? s.points : []) {
+      const [px, py] = [X(p[0]), Y(p[1])];
+      c.beginPath();
+      if (marker === "cross") { c.moveTo(px - 3, py - 3); c.lineTo(px + 3, py + 3); c.moveTo(px - 3, py + 3); c.lineTo(px + 3, py - 3); c.stroke(); }
+      else { c.arc(px, py, 3, 0, 7); c.fill(); }
+    }
     if (s.label) c.fillText(s.label, L + 8 + 90 * k, T + 14);
   });
 }
@@ -445,9 +477,12 @@ function markCell() {
   const cell = $(`#cell-${filters.true}-${filters.predicted}`);
   if (cell) cell.classList.add("selected");
 }
+let mistakesAsked = 0;
 async function loadMistakes() {
+  const n = ++mistakesAsked;
   try {
     const r = await api(`/api/errors/mistakes?${q({ true: filters.true, predicted: filters.predicted })}`);
+    if (n !== mistakesAsked) return; // the filter changed meanwhile: a newer gallery is on its way
     $("#mistake-count").textContent = `(${r.total} mistakes${r.total > r.mistakes.length ? `, the ${r.mistakes.length} most confident shown` : ""})`;
     $("#gallery").replaceChildren(...r.mistakes.map((m) => {
       const input = el("input", { value: m.tags, placeholder: "tags", className: "tag-input" });
@@ -465,6 +500,90 @@ async function loadMistakes() {
       return card;
     }));
   } catch (e) { say(e.message); }
+}
+
+// ------------------------------------------------------------------ search
+// The Search panel polls while it is open: the storages and their studies, then the chosen study's trials.
+const search = { key: "", last: "", timer: null, round: 0 };
+const fmt = (v) => v === null || v === undefined ? "" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
+const pct = (v) => v === null || v === undefined ? "" : (100 * v).toFixed(2) + "%";
+async function pollSearch() {
+  clearTimeout(search.timer);
+  if (state.panel !== "search") return;
+  const round = ++search.round; // one polling loop: a poll started meanwhile (a new study picked) takes over
+  try {
+    const list = await api("/api/search/list");
+    const note = $("#search-note");
+    if (!list.available) { note.hidden = false; note.textContent = list.message; return; }
+    const studies = list.storages.flatMap((st) => st.studies.map((s) => ({ storage: st.id, label: st.label, ...s })));
+    const broken = list.storages.filter((st) => st.error).map((st) => `${st.label}: ${st.error}`);
+    note.hidden = studies.length > 0 && !broken.length;
+    note.textContent = (studies.length ? "" : "No search here yet: run numnet search SPACE.toml --out DIR in the lab's folder " +
+      "(DIR/journal.log is found), or start the lab with --storage URL. ") + broken.join("; ");
+    const pick = $("#search-study");
+    const keep = pick.value;
+    const options = studies.map((s) => el("option", { value: JSON.stringify([s.storage, s.name]),
+      textContent: `${s.name} (${s.label}, ${s.trials} trials)` + (s.numnet ? "" : ": not a numnet search") }));
+    const sig = options.map((o) => o.value + o.textContent).join("|");
+    if (sig !== search.key) { search.key = sig; pick.replaceChildren(...options); if (keep) pick.value = keep; }
+    if (!pick.value && options.length) pick.value = options[0].value;
+    if (pick.value) await loadStudy(JSON.parse(pick.value), round);
+    $("#search-refreshed").textContent = `(read at ${new Date().toLocaleTimeString()})`;
+  } catch (e) { say(e.message); }
+  finally { if (state.panel === "search" && round === search.round) search.timer = setTimeout(pollSearch, 2000); }
+}
+$("#search-study").addEventListener("change", () => { search.last = ""; pollSearch(); });
+async function loadStudy([storage, study], round) {
+  const r = await api(`/api/search/trials?${new URLSearchParams({ storage, study })}`);
+  if (round !== search.round) return; // a newer poll (another study) draws instead
+  const text = JSON.stringify(r.trials) + JSON.stringify(r.params);
+  if (text === search.last) return; // nothing new: keep what is drawn
+  search.last = text;
+  const counts = Object.entries(r.counts).map(([k, n]) => `${n} ${k.toLowerCase()}`).join(", ");
+  $("#search-counts").textContent = `${r.trials.length} trials: ${counts || "none yet"}; objective: ${r.objective}` +
+    (r.running ? " (running)" : "");
+  const b = r.best;
+  $("#search-best").replaceChildren(b ? el("p", { id: "search-best-trial", textContent: `best: trial ${b.number}, ${pct(b.value)} — ` +
+    Object.entries(b.params).map(([k, v]) => `${k} = ${fmt(v)}`).join(", ") }) : el("p", { className: "hint", textContent: "no completed trial yet" }));
+  renderTrials(r);
+  renderSearchPlots(r);
+}
+function renderTrials(r) {
+  const names = r.params.map((p) => p.name);
+  $("#search-table thead").replaceChildren(el("tr", {}, ["trial", "state", "value", ...names, "epochs", "seconds"]
+    .map((t) => el("th", { textContent: t }))));
+  $("#search-table tbody").replaceChildren(...r.trials.map((t) => el("tr", {
+    id: `trial-${t.number}`, className: t.state + (r.best && r.best.number === t.number ? " best" : "") }, [
+    t.number, t.state.toLowerCase() + (t.retry_of !== null && t.retry_of !== undefined ? ` (retry of ${t.retry_of})` : ""),
+    pct(t.value), ...names.map((n) => fmt(t.params[n])), fmt(t.epochs_run),
+    t.duration === null || t.duration === undefined ? "" : t.duration.toFixed(t.duration < 10 ? 2 : 1)].map((v) => el("td", { textContent: v })))));
+}
+function renderSearchPlots(r) {
+  const done = r.trials.filter((t) => t.value !== null && (t.state === "COMPLETE" || t.state === "PRUNED"));
+  const complete = done.filter((t) => t.state === "COMPLETE"), pruned = done.filter((t) => t.state === "PRUNED");
+  let best = null;
+  const running = [];
+  for (const t of [...complete].sort((a, b) => a.number - b.number)) {
+    best = best === null ? t.value : Math.max(best, t.value);
+    running.push([t.number, best]);
+  }
+  drawChart($("#search-history"), [
+    { points: running, color: COLORS[2], step: true },
+    { points: complete.map((t) => [t.number, t.value]), color: COLORS[1], line: false, marker: "dot" },
+    { points: pruned.map((t) => [t.number, t.value]), color: COLORS[0], line: false, marker: "cross" },
+  ], { percent: true, xlabel: "trial", xrange: [0, Math.max(1, ...r.trials.map((t) => t.number))],
+       empty: "a point per finished trial" });
+  $("#search-params").replaceChildren(...r.params.map((p) => {
+    const canvas = el("canvas", { width: 300, height: 200, id: `search-param-${p.name}`, className: "chart" });
+    const x = (v) => p.scale === "choice" ? p.values.map(String).indexOf(String(v)) : p.scale === "one-minus-log" ? 1 - v : v;
+    const pts = (ts) => ts.filter((t) => t.params[p.name] !== null && t.params[p.name] !== undefined).map((t) => [x(t.params[p.name]), t.value]);
+    drawChart(canvas, [{ points: pts(complete), color: COLORS[1], line: false, marker: "dot" },
+                       { points: pts(pruned), color: COLORS[0], line: false, marker: "cross" }],
+              { percent: true, xlog: p.scale === "log" || p.scale === "one-minus-log", cats: p.scale === "choice" ? p.values : null,
+                xrange: p.scale === "choice" ? null : [x(p.low), x(p.high)], empty: "no finished trial yet" });
+    const axis = p.scale === "one-minus-log" ? `1 − ${p.name} (log scale)` : p.scale === "log" ? `${p.name} (log scale)` : p.name;
+    return el("figure", { style: "margin:0" }, [canvas, el("figcaption", { className: "hint", textContent: axis })]);
+  }));
 }
 
 // ------------------------------------------------------------------ start
