@@ -482,15 +482,15 @@ class Lab:
         studies; {"available": False, "message"} when Optuna is not installed."""
         try:
             from ..search.live import list_studies
-            from ..search.study import _optuna, _redact
+            from ..search.study import import_optuna, redact
 
-            _optuna()
+            import_optuna()
         except ImportError:
             return {"available": False, "message": NO_OPTUNA}
         found = self.journal_files()
         out = []
         for storage_id in ([GIVEN_STORAGE] if self.storage is not None else []) + found:
-            label = _redact(self.storage) if storage_id == GIVEN_STORAGE else storage_id
+            label = redact(self.storage) if storage_id == GIVEN_STORAGE else storage_id
             try:
                 studies = list_studies(self._search_storage(storage_id, found))
             except Exception as e:  # noqa: BLE001 - a damaged or unreachable storage is listed with its error
@@ -503,9 +503,9 @@ class Lab:
         """A study's trials, settings and best trial, read from its storage (see search.live.study_trials)."""
         try:
             from ..search.live import StudyNotFound, study_trials
-            from ..search.study import _optuna
+            from ..search.study import import_optuna
 
-            _optuna()
+            import_optuna()
         except ImportError:
             raise Unavailable(NO_OPTUNA) from None
         if not isinstance(study, str) or not 0 < len(study) <= 200 or not study.isprintable():

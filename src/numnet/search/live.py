@@ -7,7 +7,7 @@ import time
 
 from .report import best_row, trial_rows
 from .space import space_from_dict
-from .study import STUDY_ATTR, SearchError, _optuna
+from .study import STUDY_ATTR, SearchError, import_optuna
 
 #: how a setting's axis is drawn: its values on a log scale, 1 − value on a log scale, linear, categories
 SCALES = {"log": "log", "int-log": "log", "one-minus-log": "one-minus-log", "int": "linear",
@@ -35,7 +35,7 @@ def list_studies(storage) -> list[dict]:
 def study_trials(storage, name: str, now: float | None = None) -> dict:
     """A numnet study's trials for a live view: each searched setting with its scale, one row per trial
     (number, state, value, settings, duration), the best completed trial and the counts by state."""
-    optuna = _optuna()
+    optuna = import_optuna()
     try:
         study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler())
     except KeyError:

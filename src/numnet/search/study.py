@@ -47,7 +47,7 @@ class SearchError(ValueError):
     """A search that cannot run as asked (reported in one line by the CLI)."""
 
 
-def _optuna():
+def import_optuna():
     try:
         import optuna
     except ImportError as e:  # pragma: no cover - depends on the environment
@@ -58,7 +58,7 @@ def _optuna():
 
 
 # ---------------------------------------------------------------------------------------------- storage
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """A URL without its password."""
     if "://" in url and "@" in url.split("://", 1)[1]:
         scheme, rest = url.split("://", 1)
@@ -77,7 +77,7 @@ def open_storage(storage, heartbeat: float = 10.0, read_only: bool = False):
     read_only: for watching a search (the lab): an existing journal file whose write lock refuses (reading a
     journal takes no lock, so a running search is never blocked), or an RDB URL without table creation or
     heartbeats."""
-    optuna = _optuna()
+    optuna = import_optuna()
     if is_url(storage):
         url = storage
         engine = {}
@@ -97,7 +97,7 @@ def open_storage(storage, heartbeat: float = 10.0, read_only: bool = False):
             return optuna.storages.RDBStorage(url, engine_kwargs=engine, **options)
         except Exception as e:  # sqlalchemy: OperationalError, ArgumentError; a missing driver
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise SearchError(f"cannot open storage {_redact(url)}: {msg}") from None
+            raise SearchError(f"cannot open storage {redact(url)}: {msg}") from None
     path = Path(storage)
     if path.is_dir():
         raise SearchError(f"--storage {path} is a directory; give a journal file or an RDB URL")
@@ -176,7 +176,7 @@ def dashboard_command(storage) -> str:
 
 def _retry(study, trial) -> None:
     """Re-queue a failed trial's settings (at most MAX_RETRY times), without its dead worker's attributes."""
-    optuna = _optuna()
+    optuna = import_optuna()
     clean = optuna.trial.FrozenTrial(
         number=trial.number, state=trial.state, value=None, datetime_start=trial.datetime_start,
         datetime_complete=trial.datetime_complete, params=trial.params, distributions=trial.distributions,
@@ -203,7 +203,7 @@ def _alive(pid: int) -> bool:
 def fail_stale_trials(study, grace: float) -> list[int]:
     """Journal storages: mark RUNNING trials whose worker died failed and re-queue them; the numbers failed.
     A worker is dead when its process is gone (same host) or its heartbeat is older than `grace` seconds."""
-    optuna = _optuna()
+    optuna = import_optuna()
     TrialState = optuna.trial.TrialState
     if not isinstance(study._storage, optuna.storages.JournalStorage):
         from optuna.storages._heartbeat import (
@@ -237,7 +237,7 @@ def fail_stale_trials(study, grace: float) -> list[int]:
 
 # ---------------------------------------------------------------------------------------------- study
 def make_sampler(sampler, space: Space, seed):
-    optuna = _optuna()
+    optuna = import_optuna()
     if not isinstance(sampler, str):
         return sampler
     if sampler == "random":
@@ -254,7 +254,7 @@ def make_sampler(sampler, space: Space, seed):
 
 
 def make_pruner(pruner, epochs: int):
-    optuna = _optuna()
+    optuna = import_optuna()
     if not isinstance(pruner, str):
         return pruner
     if pruner == "none":
@@ -272,7 +272,7 @@ def grid_size(space: Space) -> int:
 
 def open_study(storage, name, meta=None, sampler=None, pruner=None, heartbeat=10.0):
     """Create or load study `name`; `meta` (space and per-trial options) must equal the stored one."""
-    optuna = _optuna()
+    optuna = import_optuna()
     st = open_storage(storage, heartbeat) if isinstance(storage, (str, Path)) else storage
     try:
         study = optuna.create_study(storage=st, study_name=name, direction="maximize", load_if_exists=True,
@@ -281,19 +281,19 @@ def open_study(storage, name, meta=None, sampler=None, pruner=None, heartbeat=10
         if isinstance(e, (SearchError, KeyboardInterrupt)):
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SearchError(f"cannot open study {name!r} in {_redact(str(storage))}: {msg}") from None
+        raise SearchError(f"cannot open study {name!r} in {redact(str(storage))}: {msg}") from None
     stored = study.user_attrs.get(STUDY_ATTR)
     if meta is None:
         if stored is None:
-            raise SearchError(f"study {name!r} in {_redact(str(storage))} is not a numnet search")
+            raise SearchError(f"study {name!r} in {redact(str(storage))} is not a numnet search")
     elif stored is None:
         if study.trials:
-            raise SearchError(f"study {name!r} in {_redact(str(storage))} already has trials but is not a numnet "
+            raise SearchError(f"study {name!r} in {redact(str(storage))} already has trials but is not a numnet "
                               f"search; choose another --study")
         study.set_user_attr(STUDY_ATTR, meta)
     elif json.dumps(stored, sort_keys=True) != json.dumps(meta, sort_keys=True):
         diff = sorted(k for k in set(stored) | set(meta) if stored.get(k) != meta.get(k))
-        raise SearchError(f"study {name!r} in {_redact(str(storage))} was created with a different search "
+        raise SearchError(f"study {name!r} in {redact(str(storage))} was created with a different search "
                           f"({', '.join(diff)} differ); rerun with its space and options, or choose another --study")
     return study
 
@@ -301,7 +301,7 @@ def open_study(storage, name, meta=None, sampler=None, pruner=None, heartbeat=10
 def _more(study, trials) -> bool:
     """Whether to start another trial: one is queued (a retry, an enqueued point), or fewer than `trials`
     count (finished: complete or pruned; running; queued; failed ones do not count)."""
-    TS = _optuna().trial.TrialState
+    TS = import_optuna().trial.TrialState
     states = [t.state for t in study.get_trials(deepcopy=False)]
     return TS.WAITING in states or sum(s != TS.FAIL for s in states) < trials
 
@@ -356,7 +356,7 @@ class _Heartbeat:
 
 
 def make_objective(space: Space, meta: dict, data, seed, heartbeat, log):
-    optuna = _optuna()
+    optuna = import_optuna()
 
     def objective(trial):
         values, overrides = space.suggest(trial)
@@ -416,7 +416,7 @@ def work(storage, study_name, trials, *, budget=None, sampler="random", pruner="
          heartbeat=10.0, enqueue=(), log=None) -> int:
     """Run trials of an existing study in this process until it has `trials` counted trials or `budget`
     seconds have passed; the number of trials this worker ran."""
-    _optuna()  # a clear error before any work when Optuna is not installed
+    import_optuna()  # a clear error before any work when Optuna is not installed
     say = log or (lambda msg: None)
     probe = open_study(storage, study_name, heartbeat=heartbeat)
     meta = probe.user_attrs[STUDY_ATTR]
@@ -566,8 +566,8 @@ def search(space, trials=20, *, budget=None, epochs=None, train_size=None, sampl
                      + (f"-stage{stage}" if stage > 1 else ""))
     meta = {"space": sp.as_dict(), "epochs": epochs, "train_size": train_size, "stage": stage}
     st = open_study(storage, name, meta, heartbeat=heartbeat)
-    _record_stage(out, stage, {"study": name, "storage": _redact(storage), "source": source, **meta})
-    say(f"study {name!r} ({_redact(storage)}): {len(st.trials)} trials so far; target {trials}, "
+    _record_stage(out, stage, {"study": name, "storage": redact(storage), "source": source, **meta})
+    say(f"study {name!r} ({redact(storage)}): {len(st.trials)} trials so far; target {trials}, "
         f"sampler {sampler}, pruner {pruner}, {workers} worker{'s' if workers > 1 else ''}")
     if workers == 1:
         work(st._storage, name, trials, budget=budget, sampler=sampler, pruner=pruner, seed=seed, data=data,
