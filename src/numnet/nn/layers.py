@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..utils.backend import array_module, device_generator
+from ..utils.blas import gemm_for
 from ..utils.checks import number, positive_int
 from ..utils.registry import Registry
 from .initializers import initialize
@@ -38,6 +39,9 @@ class Layer:
     decay: tuple[str, ...] = ()
     changes_width = False  # True for layers whose output width is a new size of the network (Dense)
     unbounded_output = False  # True when outputs may be any real number (Dense, identity): real-valued targets fit
+    #: True when the layer offers `backward_sgd(dy, lr, l2_scale, need_dx)`: its backward pass and a plain-SGD
+    #: step of its parameters in one (an optimizer with `fused_rate` lets the network use it)
+    fuses_sgd = False
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
@@ -83,6 +87,7 @@ class Dense(Layer):
     decay = ("W",)
     changes_width = True
     unbounded_output = True
+    fuses_sgd = True
 
     def __init__(self, n_in, n_out, init="default", bias=True, bias_init=None, seed=None, rng=None, dtype="float32"):
         super().__init__()
@@ -130,6 +135,29 @@ class Dense(Layer):
             if self.bias:
                 xp.sum(dz, axis=0, out=self.grads["b"])
         return dz @ self.params["W"].T if need_dx else None
+
+    def backward_sgd(self, dz, lr, l2_scale=0.0, need_dx=True):
+        """Backward and the plain-SGD step in one pass over W: dX = dZ Wᵀ (from W before the step), then
+        W ← (1 − α·l2_scale)·W − α·XᵀdZ and b ← b − α·Σ_rows dZ. On NumPy arrays with SciPy the W update is a
+        single BLAS gemm accumulating into W (β = 1 − α·l2_scale), so dW is never written: `grads["W"]` is left
+        as it was (`grads["b"]` is filled). Equal to `backward` + `SGD.step` within float rounding (one rounding instead of three)."""
+        W, x = self.params["W"], self._x
+        xp = array_module(dz)
+        dx = dz @ W.T if need_dx else None
+        keep = 1.0 - lr * l2_scale
+        gemm = gemm_for(W, x, dz)
+        if gemm is not None and W.flags.c_contiguous:  # C-order W is Fortran-order Wᵀ: Wᵀ ← keep·Wᵀ − α·dZᵀX, written in place
+            gemm(-lr, dz.T, x.T, beta=keep, c=W.T, trans_b=1, overwrite_c=1)
+        else:  # other array modules (CuPy), dtypes or layouts: the same formula with a temporary
+            step = x.T @ dz
+            step *= lr
+            if keep != 1.0:
+                W *= keep
+            W -= step
+        if self.bias:
+            db = xp.sum(dz, axis=0, out=self.grads["b"])
+            self.params["b"] -= lr * db
+        return dx
 
     def output_size(self, n_in):
         if n_in != self.n_in:

@@ -77,6 +77,11 @@ class Optimizer:
         """Update p in place from g; `slot` is p's state, `d` a scratch array shaped like p."""
         raise NotImplementedError
 
+    def fused_rate(self) -> float | None:
+        """α when every step is plain SGD, W ← W − α·dW, that layers may take inside their backward pass
+        (`Layer.backward_sgd`: no gradient array written, one pass over W); None: step from the grads."""
+        return None
+
     def config(self) -> dict:
         return {"name": self.name, "lr": self.lr}
 
@@ -119,13 +124,30 @@ class Optimizer:
 
 @register
 class SGD(Optimizer):
-    """Plain (mini-batch / batch / stochastic) gradient descent: W ← W − α·dW."""
+    """Plain (mini-batch / batch / stochastic) gradient descent: W ← W − α·dW.
+
+    fused=True lets layers that can (Dense) fold the step into their weight-gradient product, W ← W − α·XᵀΔ
+    in one BLAS gemm (with SciPy; L2 as its β = 1 − αλ/n): faster, especially with many cores, but rounded
+    differently from the default (equal within float rounding), and the weight grads are not filled. The
+    trainer uses it only when no callback reads gradients (`Callback.reads_gradients`)."""
 
     name = "sgd"
+
+    def __init__(self, lr, fused=False):
+        super().__init__(lr)
+        if not isinstance(fused, bool):
+            raise ValueError(f"SGD fused must be True or False, got {fused!r}")
+        self.fused = fused
 
     def _update(self, p, g, slot, d):
         np.multiply(g, self.lr, out=d)
         p -= d
+
+    def fused_rate(self):
+        return self.lr if self.fused else None
+
+    def config(self):
+        return {**super().config(), "fused": True} if self.fused else super().config()
 
 
 @register
