@@ -1,0 +1,108 @@
+"""SGD(fused=True): the plain-SGD step folded into Dense's weight-gradient product (one BLAS gemm with β) gives
+the default path's results within float rounding, only where nothing reads gradients; the default is unfused,
+so seeded runs (tests/test_reference.py) keep today's arithmetic byte for byte."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import numnet
+from numnet import SGD, Dense, Network
+from numnet.train.callbacks import ProgressBar
+from numnet.train.health import GradientHealth
+from numnet.train.optimizers import make_optimizer
+from numnet.utils import blas
+
+TOL = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-12, atol=1e-13)}
+
+
+def data(n=400, features=20, classes=4, seed=0, dtype="float32"):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((classes, features)) * 2
+    y = rng.integers(0, classes, n)
+    return (centres[y] + rng.standard_normal((n, features))).astype(dtype), y
+
+
+@pytest.fixture(params=["gemm", "numpy"])
+def kernel(request, monkeypatch):
+    """Both kernels: SciPy's gemm, and the NumPy path taken without SciPy (and for other array modules)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(blas, "_GEMM", {})
+    else:
+        assert blas.gemm_for(np.zeros(1, np.float32)) is not None, "SciPy's BLAS is needed for this test"
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("l2_scale", [0.0, 0.01])
+def test_dense_backward_sgd_equals_backward_then_sgd_step(kernel, dtype, l2_scale):
+    rng = np.random.default_rng(1)
+    x, dz = rng.standard_normal((64, 30)).astype(dtype), rng.standard_normal((64, 20)).astype(dtype)
+    plain, fused = (Dense(30, 20, seed=2, dtype=dtype) for _ in range(2))
+    lr = 0.1
+    plain.forward(x), fused.forward(x)
+    dx = plain.backward(dz)
+    plain.grads["W"] += l2_scale * plain.W
+    SGD(lr).step(list(plain.params.values()), list(plain.grads.values()))
+    W_before = fused.W.copy()
+    dx_fused = fused.backward_sgd(dz, lr, l2_scale)
+    assert dx_fused.tobytes() == dx.tobytes()  # the input gradient comes from W before the step, as before
+    assert not np.array_equal(fused.W, W_before)
+    np.testing.assert_allclose(fused.W, plain.W, **TOL[dtype])
+    assert fused.b.tobytes() == plain.b.tobytes()  # the bias step is the same operations as SGD.step's
+    assert fused.backward_sgd(dz, lr, need_dx=False) is None
+
+
+def test_the_gemm_updates_w_in_place():
+    layer = Dense(30, 20, seed=2)
+    W = layer.W
+    layer.forward(np.ones((5, 30), np.float32))
+    layer.backward_sgd(np.ones((5, 20), np.float32), 0.1)
+    assert layer.W is W and layer.params["W"] is W and not np.array_equal(W, Dense(30, 20, seed=2).W)
+
+
+def fit(dtype="float32", fused=False, l2=0.0, callbacks=(), freeze=0, **kwargs):
+    X, y = data(dtype=dtype)
+    net = Network.from_sizes(kwargs.pop("sizes", [20, 32, 16, 4]), cost="log_likelihood", init="he", seed=3,
+                             dtype=dtype, **kwargs)
+    net.freeze(freeze)
+    net.fit(X, y, epochs=2, batch_size=25, optimizer=SGD(0.1, fused=fused), l2=l2, seed=4, verbose=0,
+            callbacks=list(callbacks))
+    return net
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", [dict(), dict(l2=3.0), dict(activation="maxout"), dict(batch_norm=True),
+                                  dict(freeze=1), dict(keep_prob=0.8)])
+def test_training_with_fused_sgd_equals_the_default_within_rounding(kernel, dtype, case):
+    plain, fused = fit(dtype, False, **case), fit(dtype, True, **case)
+    for k, v in plain.get_weights().items():
+        np.testing.assert_allclose(fused.get_weights()[k], v, **TOL[dtype], err_msg=k)
+    if case.get("freeze"):
+        initial = Network.from_sizes([20, 32, 16, 4], cost="log_likelihood", init="he", seed=3, dtype=dtype)
+        assert fused.get_weights()["0.W"].tobytes() == initial.get_weights()["0.W"].tobytes()  # frozen: untouched
+
+
+def test_fused_steps_leave_weight_grads_unfilled_and_are_skipped_for_gradient_readers():
+    assert not fit(fused=True).layers[0].grads["W"].any()  # the fused path ran: dW was never written
+    assert not fit(fused=True, callbacks=[ProgressBar(enabled=False)]).layers[0].grads["W"].any()
+    health = fit(fused=True, callbacks=[GradientHealth(warn=False)])
+    assert health.layers[0].grads["W"].any()  # a gradient reader: the optimizer stepped from filled grads
+    plain = fit(callbacks=[GradientHealth(warn=False)])
+    assert health.get_weights()["0.W"].tobytes() == plain.get_weights()["0.W"].tobytes()
+
+
+def test_sgd_fused_option():
+    assert SGD(0.1).fused_rate() is None and SGD(0.1, fused=True).fused_rate() == 0.1
+    assert SGD(0.1).config() == {"name": "sgd", "lr": 0.1}  # unchanged for unfused runs (saved configs, checkpoints)
+    again = make_optimizer(**SGD(0.1, fused=True).config())
+    assert again.fused and repr(again) == "SGD(lr=0.1, fused=True)"
+    assert numnet.Adam().fused_rate() is None
+    with pytest.raises(ValueError, match="fused"):
+        SGD(0.1, fused="yes")
+
+
+def test_import_numnet_does_not_import_scipy():
+    code = "import sys, numnet; numnet.SGD(0.1, fused=True); assert 'scipy' not in sys.modules, 'scipy imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
