@@ -315,3 +315,16 @@ def test_minimal_cupy_loop_is_numnets_math(speed):
     for layer, W, b in zip(dense, Ws, bs):
         np.testing.assert_allclose(W, layer.W, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(b, layer.b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_sgd_rows_in_the_report_and_the_thread_table(speed, tmp_path):
+    raw = tmp_path / "r.json"
+    assert speed.main(["--configs", "B", "--quick", "--no-torch", "--no-sklearn", "--no-target", "--no-float64",
+                       "--fused-sgd", "--json", str(raw)]) == 0
+    rows = json.loads(raw.read_text())["configs"]["B"]["rows"]
+    assert [r["framework"] for r in rows] == ["numnet", speed.FUSED] and rows[1]["s_per_epoch"] > 0
+    out = tmp_path / "threads.md"
+    assert speed.main(["--threads", "1", "--configs", "B", "--quick", "--no-torch", "--train-size", "300",
+                       "--fused-sgd", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| 1 | B | numnet |" in text and f"| 1 | B | {speed.FUSED} |" in text
