@@ -12,6 +12,7 @@ from numnet import SGD, Dense, Network
 from numnet.train.callbacks import ProgressBar
 from numnet.train.health import GradientHealth
 from numnet.train.optimizers import make_optimizer
+from numnet.nn import layers
 from numnet.utils import blas
 
 TOL = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-12, atol=1e-13)}
@@ -26,12 +27,18 @@ def data(n=400, features=20, classes=4, seed=0, dtype="float32"):
 
 @pytest.fixture(params=["gemm", "numpy"])
 def kernel(request, monkeypatch):
-    """Both kernels: SciPy's gemm, and the NumPy path taken without SciPy (and for other array modules)."""
+    """Both kernels: SciPy's gemm (for every W here, however small; its calls counted and checked), and the
+    NumPy path taken without SciPy (and for small W and other array modules)."""
+    calls = []
     if request.param == "numpy":
         monkeypatch.setattr(blas, "_GEMM", {})
     else:
         assert blas.gemm_for(np.zeros(1, np.float32)) is not None, "SciPy's BLAS is needed for this test"
-    return request.param
+        counted = {dt: (lambda *a, f=f, **k: calls.append(1) or f(*a, **k)) for dt, f in blas._load().items()}
+        monkeypatch.setattr(blas, "_GEMM", counted)
+        monkeypatch.setattr(layers, "GEMM_MIN_SIZE", 0)
+    yield request.param
+    assert bool(calls) == (request.param == "gemm")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -54,7 +61,7 @@ def test_dense_backward_sgd_equals_backward_then_sgd_step(kernel, dtype, l2_scal
     assert fused.backward_sgd(dz, lr, need_dx=False) is None
 
 
-def test_the_gemm_updates_w_in_place():
+def test_the_gemm_updates_w_in_place(kernel):
     layer = Dense(30, 20, seed=2)
     W = layer.W
     layer.forward(np.ones((5, 30), np.float32))
