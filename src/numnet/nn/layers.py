@@ -150,7 +150,8 @@ class Dense(Layer):
         dx = dz @ W.T if need_dx else None
         keep = 1.0 - lr * l2_scale
         gemm = gemm_for(W, x, dz) if W.size >= GEMM_MIN_SIZE else None
-        if gemm is not None and W.flags.c_contiguous:  # C-order W is Fortran-order Wᵀ: Wᵀ ← keep·Wᵀ − α·dZᵀX, written in place
+        if gemm is not None and W.flags.c_contiguous:
+            # C-order W is Fortran-order Wᵀ: Wᵀ ← keep·Wᵀ − α·dZᵀX, written in place
             gemm(-lr, dz.T, x.T, beta=keep, c=W.T, trans_b=1, overwrite_c=1)
         else:  # small W, other array modules (CuPy), dtypes or layouts: the same formula with a temporary
             step = x.T @ dz
