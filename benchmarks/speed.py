@@ -42,7 +42,7 @@ sys.path.insert(0, str(HERE))
 import reference  # noqa: E402  (benchmarks/reference.py)
 
 import numnet  # noqa: E402
-from numnet import Adam, Network, SGD  # noqa: E402
+from numnet import Adam, FusedSGD, Network, SGD  # noqa: E402
 from numnet.data import load_mnist, one_hot  # noqa: E402
 from numnet.utils.tables import format_table  # noqa: E402
 from numnet.utils.files import write_text_atomic  # noqa: E402
@@ -67,7 +67,7 @@ CONFIGS = {
           "init": "he", "lr": 0.1, "batch_size": 1024,
           "title": "[784,4096,4096,4096,10] ReLU + softmax log-likelihood, SGD η=0.1, batch 1024"},
 }
-FUSED = "numnet, fused SGD"  # the row of numnet with SGD(fused=True) (--fused-sgd)
+FUSED = "numnet, fused SGD"  # the row of numnet with FusedSGD (--fused-sgd)
 #: environment variables that size the BLAS / OpenMP thread pools (read when NumPy and PyTorch load)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -213,10 +213,10 @@ def make_numnet(cfg, dtype, seed) -> Network:
 
 def numnet_epochs(cfg, X, y, dtype, seed, fused=False):
     """One untimed warm-up epoch, then epochs each a `net.fit(..., epochs=1)` call; yields (epoch seconds
-    from history.epoch_time, wall seconds of the fit call). fused: SGD(fused=True), the SGD step folded into
-    the weight-gradient products."""
+    from history.epoch_time, wall seconds of the fit call). fused: FusedSGD, the SGD step folded into the
+    weight-gradient products."""
     net = make_numnet(cfg, dtype, seed)
-    opt = SGD(cfg["lr"], fused=fused)
+    opt = (FusedSGD if fused else SGD)(cfg["lr"])
     i = 0
     while True:
         t0 = time.perf_counter()
@@ -570,7 +570,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", metavar="LIST", help="thread scaling: e.g. 1,2,4,8,16; each count runs this script "
                    "in a fresh process with the BLAS/OpenMP pools and PyTorch set to that many threads (numnet "
                    "float32 and PyTorch per config; no race, no scikit-learn) and the report tabulates them")
-    p.add_argument("--fused-sgd", action="store_true", help="also time numnet (float32) with SGD(fused=True): the "
+    p.add_argument("--fused-sgd", action="store_true", help="also time numnet (float32) with FusedSGD: the "
                    "SGD step folded into the weight-gradient products (needs SciPy; same results within rounding)")
     p.add_argument("--torch-threads", type=int, help=argparse.SUPPRESS)  # set by --threads in each child
     args = p.parse_args(argv)
@@ -644,7 +644,7 @@ def thread_scaling(args, command) -> int:
          f"Python {first['machine'].get('python', '?')}, NumPy {first['machine'].get('numpy', '?')}.", "",
          "Each cell: numnet / PyTorch seconds per epoch (median of the interleaved epochs); products: the matrix "
          "products alone at the same shapes (numnet's floor). Ratio: numnet ÷ PyTorch (below 1: numnet faster)."
-         + (f" Rows '{FUSED}': numnet with SGD(fused=True)." if args.fused_sgd else ""), ""]
+         + (f" Rows '{FUSED}': numnet with FusedSGD." if args.fused_sgd else ""), ""]
     rows = []
     for t, res in results.items():
         for key, c in res["configs"].items():
@@ -763,7 +763,7 @@ def main(argv=None) -> int:
         if args.fused_sgd:
             epoch = [e for e, _ in t[(FUSED, "float32")]]
             c["rows"].append(row(FUSED, "float32", epoch, bound["float32"], numnet_s["float32"],
-                                 note="SGD(fused=True): the step folded into the weight-gradient gemm"))
+                                 note="FusedSGD: the step folded into the weight-gradient gemm"))
         if key == "A":
             for d in dtypes:
                 c["rows"].append(row("per-example (book's algorithm)", d, [x * n / k for x in t[("reference", d)]],

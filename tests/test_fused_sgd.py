@@ -1,4 +1,4 @@
-"""SGD(fused=True): the plain-SGD step folded into Dense's weight-gradient product (one BLAS gemm with β) gives
+"""FusedSGD: the plain-SGD step folded into Dense's weight-gradient product (one BLAS gemm with β) gives
 the default path's results within float rounding, only where nothing reads gradients; the default is unfused,
 so seeded runs (tests/test_reference.py) keep today's arithmetic byte for byte."""
 import subprocess
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import numnet
-from numnet import SGD, Dense, Network
+from numnet import SGD, Dense, FusedSGD, Network
 from numnet.train.callbacks import ProgressBar
 from numnet.train.health import GradientHealth
 from numnet.train.optimizers import make_optimizer
@@ -74,7 +74,7 @@ def fit(dtype="float32", fused=False, l2=0.0, callbacks=(), freeze=0, **kwargs):
     net = Network.from_sizes(kwargs.pop("sizes", [20, 32, 16, 4]), cost="log_likelihood", init="he", seed=3,
                              dtype=dtype, **kwargs)
     net.freeze(freeze)
-    net.fit(X, y, epochs=2, batch_size=25, optimizer=SGD(0.1, fused=fused), l2=l2, seed=4, verbose=0,
+    net.fit(X, y, epochs=2, batch_size=25, optimizer=(FusedSGD if fused else SGD)(0.1), l2=l2, seed=4, verbose=0,
             callbacks=list(callbacks))
     return net
 
@@ -100,16 +100,21 @@ def test_fused_steps_leave_weight_grads_unfilled_and_are_skipped_for_gradient_re
     assert health.get_weights()["0.W"].tobytes() == plain.get_weights()["0.W"].tobytes()
 
 
-def test_sgd_fused_option():
-    assert SGD(0.1).fused_rate() is None and SGD(0.1, fused=True).fused_rate() == 0.1
-    assert SGD(0.1).config() == {"name": "sgd", "lr": 0.1}  # unchanged for unfused runs (saved configs, checkpoints)
-    again = make_optimizer(**SGD(0.1, fused=True).config())
-    assert again.fused and repr(again) == "SGD(lr=0.1, fused=True)"
-    assert numnet.Adam().fused_rate() is None
-    with pytest.raises(ValueError, match="fused"):
-        SGD(0.1, fused="yes")
+def test_fused_sgd_is_a_registered_optimizer_and_the_default_is_unfused():
+    assert FusedSGD(0.1).fused_rate() == 0.1
+    assert SGD(0.1).fused_rate() is None and numnet.Adam().fused_rate() is None  # seeded runs keep their rounding
+    again = make_optimizer("fused-sgd", lr=0.2)
+    assert type(again) is FusedSGD and again.config() == {"name": "fused_sgd", "lr": 0.2}
+    assert repr(again) == "FusedSGD(lr=0.2)"
+
+
+def test_the_command_line_trains_with_fused_sgd(tmp_path):
+    from numnet.cli import main
+
+    assert main(["train", "--optimizer", "fused-sgd", "--sizes", "784,16,10", "--epochs", "1", "--train-size",
+                 "300", "--validation-size", "100", "--quiet", "--out", str(tmp_path / "m.npz")]) == 0
 
 
 def test_import_numnet_does_not_import_scipy():
-    code = "import sys, numnet; numnet.SGD(0.1, fused=True); assert 'scipy' not in sys.modules, 'scipy imported'"
+    code = "import sys, numnet; numnet.FusedSGD(0.1); assert 'scipy' not in sys.modules, 'scipy imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

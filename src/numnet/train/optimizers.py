@@ -124,30 +124,27 @@ class Optimizer:
 
 @register
 class SGD(Optimizer):
-    """Plain (mini-batch / batch / stochastic) gradient descent: W ← W − α·dW.
-
-    fused=True lets layers that can (Dense) fold the step into their weight-gradient product, W ← W − α·XᵀΔ
-    in one BLAS gemm (with SciPy; L2 as its β = 1 − αλ/n): faster, especially with many cores, but rounded
-    differently from the default (equal within float rounding), and the weight grads are not filled. The
-    trainer uses it only when no callback reads gradients (`Callback.reads_gradients`)."""
+    """Plain (mini-batch / batch / stochastic) gradient descent: W ← W − α·dW."""
 
     name = "sgd"
-
-    def __init__(self, lr, fused=False):
-        super().__init__(lr)
-        if not isinstance(fused, bool):
-            raise ValueError(f"SGD fused must be True or False, got {fused!r}")
-        self.fused = fused
 
     def _update(self, p, g, slot, d):
         np.multiply(g, self.lr, out=d)
         p -= d
 
-    def fused_rate(self):
-        return self.lr if self.fused else None
 
-    def config(self):
-        return {**super().config(), "fused": True} if self.fused else super().config()
+@register
+class FusedSGD(SGD):
+    """Plain SGD, W ← W − α·dW, with the step folded into the weight-gradient product by layers that can
+    (Dense): W ← W − α·XᵀΔ as one BLAS gemm (with SciPy; L2 as its β = 1 − αλ/n), no gradient array and no
+    pass over W of its own. Faster, most of all on many cores; rounded differently from `SGD` (equal within
+    float rounding), and the fused layers' weight grads are not filled. The trainer fuses only while no
+    callback reads gradients (`Callback.reads_gradients`); otherwise, and for other layers, it steps as SGD."""
+
+    name = "fused_sgd"
+
+    def fused_rate(self):
+        return self.lr
 
 
 @register
