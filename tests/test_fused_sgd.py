@@ -118,3 +118,25 @@ def test_the_command_line_trains_with_fused_sgd(tmp_path):
 def test_import_numnet_does_not_import_scipy():
     code = "import sys, numnet; numnet.FusedSGD(0.1); assert 'scipy' not in sys.modules, 'scipy imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reads_gradients_is_assumed_of_batch_hooks_unless_declared():
+    from numnet.train.callbacks import Callback, LambdaCallback
+
+    class EpochOnly(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            pass
+
+    class Counter(Callback):
+        def on_batch_end(self, trainer, batch, cost):
+            pass
+
+    class QuietCounter(Counter):
+        reads_gradients = False
+
+    assert not EpochOnly().reads_gradients and Counter().reads_gradients and not QuietCounter().reads_gradients
+    assert LambdaCallback(on_batch_end=lambda *a: None).reads_gradients
+    assert not LambdaCallback(on_epoch_end=lambda *a: None).reads_gradients
+    assert GradientHealth().reads_gradients and not ProgressBar().reads_gradients
+    assert fit(fused=True, callbacks=[Counter()]).layers[0].grads["W"].any()
+    assert not fit(fused=True, callbacks=[QuietCounter()]).layers[0].grads["W"].any()
