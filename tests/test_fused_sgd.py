@@ -27,13 +27,13 @@ def data(n=400, features=20, classes=4, seed=0, dtype="float32"):
 
 @pytest.fixture(params=["gemm", "numpy"])
 def kernel(request, monkeypatch):
-    """Both kernels: SciPy's gemm (for every W here, however small; its calls counted and checked), and the
-    NumPy path taken without SciPy (and for small W and other array modules)."""
+    """Both kernels: the gemm of NumPy's BLAS (for every W here, however small; its calls counted and checked),
+    and the NumPy path taken where that BLAS is not found (and for small W and other array modules)."""
     calls = []
     if request.param == "numpy":
         monkeypatch.setattr(blas, "_GEMM", {})
     else:
-        assert blas.gemm_for(np.zeros(1, np.float32)) is not None, "SciPy's BLAS is needed for this test"
+        assert blas.gemm_for(np.zeros(1, np.float32)) is not None, "NumPy's BLAS was not found"
         counted = {dt: (lambda *a, f=f, **k: calls.append(1) or f(*a, **k)) for dt, f in blas._load().items()}
         monkeypatch.setattr(blas, "_GEMM", counted)
         monkeypatch.setattr(layers, "GEMM_MIN_SIZE", 0)
@@ -115,9 +115,36 @@ def test_the_command_line_trains_with_fused_sgd(tmp_path):
                  "300", "--validation-size", "100", "--quiet", "--out", str(tmp_path / "m.npz")]) == 0
 
 
-def test_import_numnet_does_not_import_scipy():
-    code = "import sys, numnet; numnet.FusedSGD(0.1); assert 'scipy' not in sys.modules, 'scipy imported'"
+def test_fused_sgd_needs_no_scipy():
+    code = ("import sys, numpy as np, numnet; net = numnet.Network.from_sizes([300, 300, 2], seed=1); "
+            "net.fit(np.zeros((20, 300), np.float32), np.zeros(20, int), 1, optimizer=numnet.FusedSGD(0.1)); "
+            "from numnet.utils import blas; assert blas._GEMM, 'no gemm'; assert 'scipy' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_gemm_of_numpys_blas_accumulates_like_numpy(dtype, ta, tb):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((7, 5) if ta else (5, 7)).astype(dtype)
+    b = rng.standard_normal((6, 7) if tb else (7, 6)).astype(dtype)
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    c = rng.standard_normal((5, 6)).astype(dtype)
+    expected = 0.75 * c - 0.5 * (a @ b)
+    gemm = blas.gemm_for(c, a, b)
+    assert gemm is not None
+    gemm(-0.5, a, b, 0.75, c)
+    np.testing.assert_allclose(c, expected, **TOL[dtype])
+
+
+def test_gemm_for_refuses_what_it_cannot_call():
+    x32, x64 = np.ones((4, 4), np.float32), np.ones((4, 4))
+    assert blas.gemm_for(x32, x64, x32) is None  # mixed dtypes
+    assert blas.gemm_for(x32[:, ::2].copy().T, x32, x32) is None  # c not C-contiguous
+    assert blas.gemm_for(x32, x32[::2], x32) is None  # an operand with strides
+    assert blas.gemm_for(x32.astype(np.int64), x32.astype(np.int64), x32.astype(np.int64)) is None
+    assert blas.gemm_for(np.ones((4, 4), np.float16), np.ones((4, 4), np.float16)) is None
 
 
 def test_reads_gradients_is_assumed_of_batch_hooks_unless_declared():

@@ -136,7 +136,7 @@ class SGD(Optimizer):
 @register
 class FusedSGD(SGD):
     """Plain SGD, W ← W − α·dW, with the step folded into the weight-gradient product by layers that can
-    (Dense): W ← W − α·XᵀΔ as one BLAS gemm (with SciPy; L2 as its β = 1 − αλ/n), no gradient array and no
+    (Dense): W ← W − α·XᵀΔ as one gemm of NumPy's BLAS (L2 as its β = 1 − αλ/n), no gradient array and no
     pass over W of its own. Faster, most of all on many cores; rounded differently from `SGD` (equal within
     float rounding), and the fused layers' weight grads are not filled. The trainer fuses only while no
     callback reads gradients (`Callback.reads_gradients`); otherwise, and for other layers, it steps as SGD."""
