@@ -24,7 +24,7 @@ from ..utils.registry import Registry
 from .initializers import initialize
 
 #: weights with fewer entries take the fused SGD step without gemm: they fit in cache, so folding saves no memory
-#: traffic, and the extra call costs more than it saves (measured: a 800×10 layer at batch 128 is 30% slower)
+#: traffic, and the ctypes call costs more than it saves (measured: a 100×10 layer at batch 128, 10 µs against 6)
 GEMM_MIN_SIZE = 1 << 16
 LAYERS = Registry("layer")
 ACTIVATIONS = Registry("activation", parent=LAYERS)
