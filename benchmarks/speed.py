@@ -5,6 +5,7 @@
     python benchmarks/speed.py --quick               # a smoke test: small subset, seconds
     python benchmarks/speed.py --device cuda         # on a GPU: numnet on CuPy, PyTorch CUDA, a CuPy loop
                                                      # (B, C, D, E; see benchmarks/speed_gpu.py)
+    python benchmarks/speed.py --threads 1,2,4 --configs B,C,D --fused-sgd   # thread scaling, SGD and FusedSGD
 
 Configurations (training set: the first 50,000 MNIST training images, as in the book):
     A  [784, 30, 10]  sigmoid hidden + sigmoid output, quadratic cost ½‖y − a‖², N(0,1) init, SGD η=3.0, batch 10

@@ -8,7 +8,8 @@ rebound, so `layer.params["W"] is layer.W` always holds.
 A layer tells the network what it needs through attributes, never through its type: `input_size` (the width
 it expects, None for any), `changes_width`, `decay` (what L2 shrinks), `trainable` (False freezes it: no
 update, no weight gradient), `unbounded_output` (real-valued targets fit its output), `hidden_unit` (it replaces
-Dense + activation in `Network.from_sizes`, as Maxout does). Randomness arrives through `forward(x, training, rng)`.
+Dense + activation in `Network.from_sizes`, as Maxout does), `fuses_sgd` (it offers `backward_sgd`, its backward
+pass with a plain-SGD step folded in, used with `FusedSGD`). Randomness arrives through `forward(x, training, rng)`.
 
 Every layer computes with the array module of its input (`array_module(x)`: NumPy, or CuPy for a network
 placed on the GPU with `Network.to("cuda")`), so the same code serves both devices.

@@ -6,17 +6,17 @@ has to be NumPy's own BLAS, reached through ctypes: a second BLAS (SciPy's) brin
 threads spin against NumPy's between the products (measured here: a step 4× slower at 2 threads). The library
 is looked up once among those this process has loaded (Linux: /proc/self/maps; NumPy's own wheel libraries
 first) and checked on a small product; where none is found `gemm_for` returns None and callers use NumPy.
+ctypes is imported on the first lookup, keeping `import numnet` fast.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 
 import numpy as np
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 #: (symbol prefix and suffix around "gemm", integer type): NumPy's scipy-openblas64 wheels, ILP64, LP64 builds
-SYMBOLS = (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64), ("cblas_", "", ctypes.c_int))
+SYMBOLS = (("scipy_cblas_", "64_", "c_int64"), ("cblas_", "64_", "c_int64"), ("cblas_", "", "c_int"))
 _GEMM: dict | None = None  # dtype -> gemm(alpha, a, b, beta, c); {} when NumPy's BLAS was not found
 
 
@@ -33,6 +33,8 @@ def _loaded_blas_libraries() -> list[str]:
 
 
 def _bind(lib, char, ctype, prefix, suffix, int_t):
+    import ctypes
+
     fn = getattr(lib, f"{prefix}{char}gemm{suffix}")
     fn.restype = None
     fn.argtypes = [int_t] * 6 + [ctype, ctypes.c_void_p, int_t, ctypes.c_void_p, int_t, ctype, ctypes.c_void_p, int_t]
@@ -61,6 +63,8 @@ def _works(gemm, dtype) -> bool:
 def _load() -> dict:
     global _GEMM
     if _GEMM is None:
+        import ctypes
+
         _GEMM = {}
         for path in _loaded_blas_libraries():
             try:
@@ -69,7 +73,7 @@ def _load() -> dict:
                 continue
             for prefix, suffix, int_t in SYMBOLS:
                 try:
-                    found = {np.dtype(dt): _bind(lib, ch, ct, prefix, suffix, int_t) for dt, ch, ct in
+                    found = {np.dtype(dt): _bind(lib, ch, ct, prefix, suffix, getattr(ctypes, int_t)) for dt, ch, ct in
                              ((np.float32, "s", ctypes.c_float), (np.float64, "d", ctypes.c_double))}
                 except AttributeError:
                     continue
