@@ -139,6 +139,15 @@ def test_gemm_of_numpys_blas_accumulates_like_numpy(dtype, ta, tb):
     np.testing.assert_allclose(c, expected, **TOL[dtype])
 
 
+@pytest.mark.parametrize("m, k, n", [(30, 1, 20), (1, 5, 7), (5, 7, 1)])
+def test_gemm_with_a_unit_dimension(m, k, n):  # batch size 1, one input, one output: both C- and F-contiguous
+    rng = np.random.default_rng(6)
+    x, dz, W = (rng.standard_normal(s).astype(np.float32) for s in ((k, m), (k, n), (m, n)))
+    expected = W - 0.1 * (x.T @ dz)
+    blas.gemm_for(W, x.T, dz)(-0.1, x.T, dz, 1.0, W)
+    np.testing.assert_allclose(W, expected, **TOL["float32"])
+
+
 def test_gemm_for_refuses_what_it_cannot_call():
     x32, x64 = np.ones((4, 4), np.float32), np.ones((4, 4))
     assert blas.gemm_for(x32, x64, x32) is None  # mixed dtypes
