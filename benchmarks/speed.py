@@ -5,6 +5,7 @@
     python benchmarks/speed.py --quick               # a smoke test: small subset, seconds
     python benchmarks/speed.py --device cuda         # on a GPU: numnet on CuPy, PyTorch CUDA, a CuPy loop
                                                      # (B, C, D, E; see benchmarks/speed_gpu.py)
+    python benchmarks/speed.py --threads 1,2,4 --configs B,C,D --fused-sgd   # thread scaling, SGD and FusedSGD
 
 Configurations (training set: the first 50,000 MNIST training images, as in the book):
     A  [784, 30, 10]  sigmoid hidden + sigmoid output, quadratic cost ½‖y − a‖², N(0,1) init, SGD η=3.0, batch 10
@@ -42,7 +43,7 @@ sys.path.insert(0, str(HERE))
 import reference  # noqa: E402  (benchmarks/reference.py)
 
 import numnet  # noqa: E402
-from numnet import Adam, Network, SGD  # noqa: E402
+from numnet import Adam, FusedSGD, Network, SGD  # noqa: E402
 from numnet.data import load_mnist, one_hot  # noqa: E402
 from numnet.utils.tables import format_table  # noqa: E402
 from numnet.utils.files import write_text_atomic  # noqa: E402
@@ -67,6 +68,7 @@ CONFIGS = {
           "init": "he", "lr": 0.1, "batch_size": 1024,
           "title": "[784,4096,4096,4096,10] ReLU + softmax log-likelihood, SGD η=0.1, batch 1024"},
 }
+FUSED = "numnet, fused SGD"  # the row of numnet with FusedSGD (--fused-sgd)
 #: environment variables that size the BLAS / OpenMP thread pools (read when NumPy and PyTorch load)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -210,11 +212,12 @@ def make_numnet(cfg, dtype, seed) -> Network:
                               init=cfg["init"], seed=seed, dtype=dtype)
 
 
-def numnet_epochs(cfg, X, y, dtype, seed):
+def numnet_epochs(cfg, X, y, dtype, seed, fused=False):
     """One untimed warm-up epoch, then epochs each a `net.fit(..., epochs=1)` call; yields (epoch seconds
-    from history.epoch_time, wall seconds of the fit call)."""
+    from history.epoch_time, wall seconds of the fit call). fused: FusedSGD, the SGD step folded into the
+    weight-gradient products."""
     net = make_numnet(cfg, dtype, seed)
-    opt = SGD(cfg["lr"])
+    opt = (FusedSGD if fused else SGD)(cfg["lr"])
     i = 0
     while True:
         t0 = time.perf_counter()
@@ -568,6 +571,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", metavar="LIST", help="thread scaling: e.g. 1,2,4,8,16; each count runs this script "
                    "in a fresh process with the BLAS/OpenMP pools and PyTorch set to that many threads (numnet "
                    "float32 and PyTorch per config; no race, no scikit-learn) and the report tabulates them")
+    p.add_argument("--fused-sgd", action="store_true", help="also time numnet (float32) with FusedSGD: the "
+                   "SGD step folded into the weight-gradient products (needs SciPy; same results within rounding)")
     p.add_argument("--torch-threads", type=int, help=argparse.SUPPRESS)  # set by --threads in each child
     args = p.parse_args(argv)
     if args.threads:
@@ -628,7 +633,8 @@ def thread_scaling(args, command) -> int:
                      "--repeats", str(args.repeats), "--train-size", str(args.train_size), "--matmul-size",
                      str(args.matmul_size), "--reference-examples", str(args.reference_examples), "--no-target",
                      "--no-sklearn", "--no-float64", "--seed", str(args.seed), "--torch-threads", str(t),
-                     "--json", str(out)] + (["--no-torch"] if args.no_torch else [])
+                     "--json", str(out)] + (["--no-torch"] if args.no_torch else []) + (
+                     ["--fused-sgd"] if args.fused_sgd else [])
             env = {**os.environ, **{v: str(t) for v in THREAD_VARS}}
             subprocess.run(child, env=env, check=True, stdout=subprocess.DEVNULL)
             results[t] = json.loads(out.read_text())
@@ -638,17 +644,20 @@ def thread_scaling(args, command) -> int:
          f"Machine: {first['machine'].get('cpu', '?')}, {first['machine'].get('usable_cores', '?')} usable cores; "
          f"Python {first['machine'].get('python', '?')}, NumPy {first['machine'].get('numpy', '?')}.", "",
          "Each cell: numnet / PyTorch seconds per epoch (median of the interleaved epochs); products: the matrix "
-         "products alone at the same shapes (numnet's floor). Ratio: numnet ÷ PyTorch (below 1: numnet faster).", ""]
+         "products alone at the same shapes (numnet's floor). Ratio: numnet ÷ PyTorch (below 1: numnet faster)."
+         + (f" Rows '{FUSED}': numnet with FusedSGD." if args.fused_sgd else ""), ""]
     rows = []
     for t, res in results.items():
         for key, c in res["configs"].items():
-            nn = next(r for r in c["rows"] if r["framework"] == "numnet")["s_per_epoch"]
             tr = next((r["s_per_epoch"] for r in c["rows"] if r["framework"].startswith("PyTorch")), None)
-            rows.append((t, key, f"{nn:.3f}", "-" if tr is None else f"{tr:.3f}",
-                         "-" if tr is None else f"{nn / tr:.2f}", f"{c['products']['float32']:.3f}",
-                         f"{nn / c['products']['float32']:.2f}"))
-    L += [format_table(rows, ["threads", "config", "numnet s/epoch", "PyTorch s/epoch", "numnet ÷ PyTorch",
-                              "products alone", "numnet ÷ products"]), ""]
+            for r in c["rows"]:
+                if r["framework"] in ("numnet", FUSED):
+                    nn = r["s_per_epoch"]
+                    rows.append((t, key, r["framework"], f"{nn:.3f}", "-" if tr is None else f"{tr:.3f}",
+                                 "-" if tr is None else f"{nn / tr:.2f}", f"{c['products']['float32']:.3f}",
+                                 f"{nn / c['products']['float32']:.2f}"))
+    L += [format_table(rows, ["threads", "config", "numnet", "s/epoch", "PyTorch s/epoch", "÷ PyTorch",
+                              "products alone", "÷ products"]), ""]
     L += ["Configs: " + "; ".join(f"{k} {CONFIGS[k]['title']}" for k in args.configs) + ".", ""]
     report = "\n".join(L)
     print(report)
@@ -727,6 +736,8 @@ def main(argv=None) -> int:
             X, y, _ = data[d]
             timers[("products", d)] = products_epochs(cfg, X, d)
             timers[("numnet", d)] = numnet_epochs(cfg, X, y, d, args.seed)
+        if args.fused_sgd:
+            timers[(FUSED, "float32")] = numnet_epochs(cfg, *data["float32"][:2], "float32", args.seed, fused=True)
         k = res["reference_examples"]
         if key == "A":
             for d in dtypes:
@@ -750,6 +761,10 @@ def main(argv=None) -> int:
             r["vs_numnet"] = "1.00"
             c["rows"].append(r)
             c["fit_overhead"][d] = statistics.median(w - e for w, e in zip(wall, epoch))
+        if args.fused_sgd:
+            epoch = [e for e, _ in t[(FUSED, "float32")]]
+            c["rows"].append(row(FUSED, "float32", epoch, bound["float32"], numnet_s["float32"],
+                                 note="FusedSGD: the step folded into the weight-gradient gemm"))
         if key == "A":
             for d in dtypes:
                 c["rows"].append(row("per-example (book's algorithm)", d, [x * n / k for x in t[("reference", d)]],

@@ -17,7 +17,7 @@ import strict_xp
 from strict_xp import SYNCS, StrictArray
 
 import numnet
-from numnet import Adam, Momentum, Network, SGD
+from numnet import Adam, FusedSGD, Momentum, Network, SGD
 from numnet.runs.run import place
 from numnet.train.loop import CHECK_EVERY
 from numnet.utils import backend as B
@@ -49,6 +49,11 @@ NETWORKS = {  # name: (from_sizes arguments, optimizer)
     "adam-sigmoid-xent": (dict(sizes=[12, 16, 3], activation="sigmoid", cost="cross_entropy"), lambda: Adam(0.01)),
     "sgd-quadratic-elu": (dict(sizes=[12, 10, 3], activation="elu", cost="quadratic"), lambda: SGD(0.5)),
     "adam-maxout": (dict(sizes=[12, 8, 3], activation="maxout", cost="log_likelihood"), lambda: Adam(0.01)),
+    # the fused SGD step: SciPy's gemm on the host, the generic array-module path on the device
+    "fused-sgd-maxout": (dict(sizes=[12, 8, 3], activation="maxout", cost="log_likelihood"),
+                         lambda: FusedSGD(0.1)),
+    "fused-sgd-batchnorm": (dict(sizes=[12, 16, 8, 3], activation="relu", cost="log_likelihood", batch_norm=True),
+                            lambda: FusedSGD(0.1)),
 }
 
 

@@ -360,3 +360,16 @@ def test_photos_benchmark_runs_on_a_few_digits(photos, tmp_path, capsys):
     assert "| all | all | 4 |" in text and "new loader" in text
     assert len(list(work.iterdir())) == 2  # the first two rendered images kept, the rest removed
     assert "rerun: `python benchmarks/photos.py --n 4" in text
+
+
+def test_fused_sgd_rows_in_the_report_and_the_thread_table(speed, tmp_path):
+    raw = tmp_path / "r.json"
+    assert speed.main(["--configs", "B", "--quick", "--no-torch", "--no-sklearn", "--no-target", "--no-float64",
+                       "--fused-sgd", "--json", str(raw)]) == 0
+    rows = json.loads(raw.read_text())["configs"]["B"]["rows"]
+    assert [r["framework"] for r in rows] == ["numnet", speed.FUSED] and rows[1]["s_per_epoch"] > 0
+    out = tmp_path / "threads.md"
+    assert speed.main(["--threads", "1", "--configs", "B", "--quick", "--no-torch", "--train-size", "300",
+                       "--fused-sgd", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| 1 | B | numnet |" in text and f"| 1 | B | {speed.FUSED} |" in text

@@ -24,7 +24,7 @@ from .model import Evaluation, Network, gradcheck, load, load_checkpoint, numeri
 from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
                  Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
                  Sigmoid, Softmax, Standardize, Tanh)
-from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, Callback, Constant, CosineDecay, EarlyStopping,
+from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, FusedSGD, Callback, Constant, CosineDecay, EarlyStopping,
                     ExponentialDecay, GradientHealth, GradientHealthWarning, History, InverseTimeDecay, LambdaCallback,
                     Momentum, Optimizer, Plateau, RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
 from .report.labels import label_issues
@@ -35,7 +35,7 @@ __all__ = [
     "Network", "load", "Evaluation", "gradcheck", "numerical_gradient", "load_mnist", "make_moons", "History", "ewa",
     "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout",
     "BatchNorm", "Maxout", "Standardize", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
-    "Optimizer", "SGD", "Momentum", "RMSprop", "Adam",
+    "Optimizer", "SGD", "FusedSGD", "Momentum", "RMSprop", "Adam",
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",
     "Callback", "LambdaCallback", "EarlyStopping", "TrainingDiverged", "load_checkpoint",
     "GradientHealth", "GradientHealthWarning",

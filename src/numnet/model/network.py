@@ -178,15 +178,17 @@ class Network:
         """(layer, name) for every parameter, in a fixed order (optimizer state and checkpoints use it)."""
         return [(layer, k) for layer in self.layers for k in layer.params]
 
-    def trainable_parameters(self) -> list[tuple[Layer, str]]:
-        """(layer, name) for the parameters of trainable layers: what an optimizer updates."""
-        return [(layer, k) for layer in self.layers if layer.trainable for k in layer.params]
+    def trainable_parameters(self, unfused=False) -> list[tuple[Layer, str]]:
+        """(layer, name) for the parameters of trainable layers: what an optimizer updates. unfused: only those
+        of layers without a fused SGD step (`fuses_sgd`), which `backprop(..., sgd_rate=α)` updates itself."""
+        return [(layer, k) for layer in self.layers if layer.trainable and not (unfused and layer.fuses_sgd)
+                for k in layer.params]
 
-    def param_arrays(self, trainable=False):
-        return [layer.params[k] for layer, k in (self.trainable_parameters() if trainable else self.parameters())]
+    def param_arrays(self, trainable=False, unfused=False):
+        return [layer.params[k] for layer, k in (self.trainable_parameters(unfused) if trainable else self.parameters())]
 
-    def grad_arrays(self, trainable=False):
-        return [layer.grads[k] for layer, k in (self.trainable_parameters() if trainable else self.parameters())]
+    def grad_arrays(self, trainable=False, unfused=False):
+        return [layer.grads[k] for layer, k in (self.trainable_parameters(unfused) if trainable else self.parameters())]
 
     def freeze(self, k: int) -> "Network":
         """Freeze the layers holding the first k parameterised layers' parameters (transfer learning): their
@@ -321,9 +323,15 @@ class Network:
         a = self.layers[-1].forward(z, training, rng)
         return a, (z if self.cost.fuses(self.layers[-1]) else None)
 
-    def backward_pass(self, a, Y):
+    def backward_pass(self, a, Y, sgd_rate=None, l2_scale=0.0):
         """Fill the grads of every trainable layer for the mean cost over the batch; stops at the lowest
-        trainable layer, which is not asked for its input gradient."""
+        trainable layer, which is not asked for its input gradient. With `sgd_rate` α, trainable layers that
+        fuse SGD (`fuses_sgd`) take their step W ← (1 − α·l2_scale)·W − α·dW instead (`backward_sgd`)."""
+        def back(layer, delta, need_dx=True):
+            if sgd_rate is not None and layer.fuses_sgd and layer.trainable:
+                return layer.backward_sgd(delta, sgd_rate, l2_scale if layer.decay else 0.0, need_dx)
+            return layer.backward(delta) if need_dx else layer.backward(delta, need_dx=False)
+
         layers = self.layers
         lowest = len(layers)
         for i, layer in enumerate(layers):
@@ -334,31 +342,33 @@ class Network:
         if self.cost.fuses(last):
             delta = self.cost.delta(a, Y)  # δ^L = (a − y)/n for (sigmoid, cross-entropy), (softmax, log-likelihood)
         elif lowest == len(layers) - 1:
-            last.backward(self.cost.grad(a, Y), need_dx=False)
+            back(last, self.cost.grad(a, Y), need_dx=False)
             return
         else:
-            delta = last.backward(self.cost.grad(a, Y))
+            delta = back(last, self.cost.grad(a, Y))
         for i in range(len(layers) - 2, lowest, -1):
-            delta = layers[i].backward(delta)
+            delta = back(layers[i], delta)
         if lowest < len(layers) - 1:
-            layers[lowest].backward(delta, need_dx=False)
+            back(layers[lowest], delta, need_dx=False)
 
-    def backprop(self, X, Y, training=True, rng=None, l2=0.0, n_train=None) -> float:
+    def backprop(self, X, Y, training=True, rng=None, l2=0.0, n_train=None, sgd_rate=None) -> float:
         """One forward and backward pass on prepared inputs: returns the batch's mean cost (without the L2
         term) and leaves ∂C/∂θ in every trainable layer's grads, with L2's (λ/n)·W added to the decayed
         weights (n the training-set size): the one place where L2 enters a gradient. A cost that is not
-        finite is returned at once, the gradients left as they were (the trainer stops on it)."""
+        finite is returned at once, the gradients left as they were (the trainer stops on it).
+        sgd_rate α (an optimizer's `fused_rate`): layers that fuse SGD step their own parameters during the
+        pass, L2 folded in as W ← (1 − αλ/n)·W − α·dW, and leave their weight grads unfilled; the rest as above."""
         # the hot path: callers silence overflow and NaN warnings around it (QUIET, once per epoch in the
         # trainer): a cost that is not finite is the signal
         a, z = self.forward_pass(X, training, rng)
         cost = self.cost.value(a, Y, z)
         if isinstance(cost, float) and not math.isfinite(cost):  # on a device: checked later, without waiting
             return cost
-        self.backward_pass(a, Y)
+        scale = l2 / (n_train or len(X)) if l2 else 0.0
+        self.backward_pass(a, Y, sgd_rate, scale)
         if l2:
-            scale = l2 / (n_train or len(X))
             for layer in self.layers:
-                if layer.trainable:
+                if layer.trainable and not (sgd_rate is not None and layer.fuses_sgd):
                     for k in layer.decay:
                         layer.grads[k] += scale * layer.params[k]
         return cost

@@ -33,11 +33,17 @@ class Maxout(Dense):
         self._arg = z.argmax(axis=2)[..., None]
         return array_module(z).take_along_axis(z, self._arg, axis=2)[..., 0]
 
-    def backward(self, dy, need_dx=True):
+    def _dz(self, dy):
+        """dY at the winning piece, 0 elsewhere (a select, not a scatter: CuPy has no put_along_axis)."""
         xp = array_module(dy)
-        # dY at the winning piece, 0 elsewhere (a select, not a scatter: CuPy has no put_along_axis)
         dz = xp.where(xp.arange(self.pieces) == self._arg, dy[..., None], xp.zeros((), dtype=dy.dtype))
-        return super().backward(dz.reshape(len(dy), -1), need_dx)
+        return dz.reshape(len(dy), -1)
+
+    def backward(self, dy, need_dx=True):
+        return super().backward(self._dz(dy), need_dx)
+
+    def backward_sgd(self, dy, lr, l2_scale=0.0, need_dx=True):
+        return super().backward_sgd(self._dz(dy), lr, l2_scale, need_dx)
 
     def config(self):
         extra = {} if self.bias_init is None else {"bias_init": self.bias_init}

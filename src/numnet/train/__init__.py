@@ -7,13 +7,13 @@ from .checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from .health import GradientHealth, GradientHealthWarning
 from .history import History, ewa
 from .loop import Trainer, epoch_order, fit
-from .optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer, RMSprop, make_optimizer
+from .optimizers import OPTIMIZERS, SGD, Adam, FusedSGD, Momentum, Optimizer, RMSprop, make_optimizer
 from .schedules import (SCHEDULES, Constant, CosineDecay, ExponentialDecay, InverseTimeDecay, Plateau, Schedule,
                         StepDecay, make_schedule)
 
 __all__ = ["Callback", "TaskAccuracy", "ModelCheckpoint", "ConsoleLog", "EarlyStopping", "HistoryFile", "LambdaCallback",
            "LearningRateSchedule", "Monitor", "ProgressBar", "RecordHistory", "TrainingDiverged", "Checkpoint",
            "load_checkpoint", "save_checkpoint", "History", "ewa", "Trainer", "epoch_order", "fit", "OPTIMIZERS",
-           "SGD", "Adam", "Momentum", "Optimizer", "RMSprop", "make_optimizer", "SCHEDULES", "Constant", "CosineDecay",
+           "SGD", "FusedSGD", "Adam", "Momentum", "Optimizer", "RMSprop", "make_optimizer", "SCHEDULES", "Constant", "CosineDecay",
            "ExponentialDecay", "InverseTimeDecay", "Plateau", "Schedule", "StepDecay", "make_schedule",
            "GradientHealth", "GradientHealthWarning"]

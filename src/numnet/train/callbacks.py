@@ -50,6 +50,13 @@ class Callback:
     """Base class: every hook is optional; override the ones you need."""
 
     @property
+    def reads_gradients(self) -> bool:
+        """Whether this callback reads the layers' grads (then the trainer does not fuse SGD steps into the
+        backward pass, which leaves weight grads unfilled). Assumed of any callback with an on_batch_end hook;
+        one that does not read them says False."""
+        return "on_batch_end" in vars(self) or type(self).on_batch_end is not Callback.on_batch_end
+
+    @property
     def key(self) -> str:
         """Name of this callback's state in a checkpoint."""
         return type(self).__name__
@@ -260,6 +267,8 @@ class ConsoleLog(Callback):
 
 class ProgressBar(Callback):
     """A tqdm bar per epoch (examples, running cost, speed); drawn only on a terminal unless `enabled`."""
+
+    reads_gradients = False
 
     def __init__(self, enabled=None):
         self.enabled = enabled

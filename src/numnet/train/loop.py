@@ -94,12 +94,14 @@ class Trainer:
 
     def _run_epoch(self) -> bool:
         """One pass over the training set; True when a callback asked to stop after a batch."""
-        params, grads = self.net.param_arrays(trainable=True), self.net.grad_arrays(trainable=True)
+        rate = None if any(cb.reads_gradients for cb in self.callbacks) else self.optimizer.fused_rate()
+        fused = rate is not None  # fusing layers step inside backprop; the optimizer steps the others
+        params, grads = self.net.param_arrays(True, fused), self.net.grad_arrays(True, fused)
         batch_hooks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
         order = to_device(epoch_order(self.shuffle, self.epoch - 1, self.n_train, self.rng), device_of(self.X))
         self.batch_costs = costs = []
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # divergence is checked, not warned
-            stopped = self._batches(order, params, grads, batch_hooks, costs)
+            stopped = self._batches(order, params, grads, batch_hooks, costs, rate)
         if stopped:
             return True
         if self.outputs_varied and not self._outputs_vary():
@@ -107,9 +109,10 @@ class Trainer:
                                    f"for every input (dead or saturated units; {divergence_hint(self)})")
         return False
 
-    def _batches(self, order, params, grads, batch_hooks, costs) -> bool:
+    def _batches(self, order, params, grads, batch_hooks, costs, rate=None) -> bool:
         """The mini-batch steps of one epoch; True when a callback asked to stop after a batch. Batch costs
-        are checked and recorded before each step on the CPU, every CHECK_EVERY batches on a device."""
+        are checked and recorded before each step on the CPU (after a fused SGD step, taken inside backprop
+        when `rate` is set), every CHECK_EVERY batches on a device."""
         net, X, Y, optimizer, rng, n, bs = self.net, self.X, self.Y, self.optimizer, self.rng, self.n_train, self.batch_size
         augment, l2, every = self.augment, self.l2, 1 if device_of(X) == CPU else CHECK_EVERY
         batch_rng, pending = device_generator(rng, array_module(X)), []  # dropout on a device: a device generator
@@ -119,7 +122,7 @@ class Trainer:
             yb = Y.take(idx, axis=0)
             if augment is not None:
                 xb = _augmented(augment, xb, rng, net.dtype)
-            c = net.backprop(xb, yb, True, batch_rng, l2, n)
+            c = net.backprop(xb, yb, True, batch_rng, l2, n, rate)
             pending.append(c)
             if len(pending) == every:
                 self._check(pending, b, costs)
