@@ -74,9 +74,12 @@ def backend_of(a) -> Backend | None:
     return None
 
 
-def array_module(*arrays):
-    """numpy, or the module of the first array that lives on a device (cupy.get_array_module semantics)."""
-    for a in arrays:
+def array_module(a, *more):
+    """numpy, or the module of the first array that lives on a device (cupy.get_array_module semantics).
+    One NumPy array (every call on the per-batch path on the CPU) is answered without a loop."""
+    if type(a) is np.ndarray and not more:
+        return np
+    for a in (a, *more):
         if type(a) is np.ndarray:
             continue
         backend = backend_of(a)
@@ -137,7 +140,7 @@ def to_device(a, device: str):
 def to_scalar(x):
     """A Python float for a host value; a device value stays a 0-d device array (reading it would wait for
     the device), so per-batch costs on a GPU cost no host synchronisation."""
-    return float(x) if backend_of(x) is None else x
+    return float(x) if isinstance(x, (float, np.generic)) or backend_of(x) is None else x
 
 
 def device_generator(rng, xp):
