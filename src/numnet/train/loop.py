@@ -139,7 +139,7 @@ class Trainer:
         `costs` and empty `pending`."""
         if not pending:
             return
-        values = pending if device_of(pending[0]) == CPU else [float(v) for v in to_host(
+        values = pending if isinstance(pending[0], float) else [float(v) for v in to_host(  # host costs: floats
             array_module(pending[0]).stack(pending))]
         limit = None if self.first_cost is None else DIVERGENCE_FACTOR * max(self.first_cost, 1.0)
         for b, c in enumerate(values, last - len(values) + 1):
