@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,7 @@ from ..utils.checks import float_dtype, is_int, positive_int
 FORMAT = "numnet-model"
 FORMAT_VERSION = 1
 DTYPES = ("float32", "float64")
+_PLAIN_BACKWARD = attrgetter("backward")  # backward_pass without fused SGD: each layer's own backward
 #: constructor arguments a model file may not set (they are not part of a layer's description)
 _NOT_FROM_FILES = ("rng", "seed", "dtype")
 #: elements a layer described in a file may declare beyond the arrays stored for it (its integer fields
@@ -327,11 +330,13 @@ class Network:
         """Fill the grads of every trainable layer for the mean cost over the batch; stops at the lowest
         trainable layer, which is not asked for its input gradient. With `sgd_rate` α, trainable layers that
         fuse SGD (`fuses_sgd`) take their step W ← (1 − α·l2_scale)·W − α·dW instead (`backward_sgd`)."""
-        def back(layer, delta, need_dx=True):
-            if sgd_rate is not None and layer.fuses_sgd and layer.trainable:
-                return layer.backward_sgd(delta, sgd_rate, l2_scale if layer.decay else 0.0, need_dx)
-            return layer.backward(delta) if need_dx else layer.backward(delta, need_dx=False)
+        def fused(layer):
+            """The layer's backward: its fused SGD step where it has one, else the plain one."""
+            if not (layer.fuses_sgd and layer.trainable):
+                return layer.backward
+            return partial(layer.backward_sgd, lr=sgd_rate, l2_scale=l2_scale if layer.decay else 0.0)
 
+        back = _PLAIN_BACKWARD if sgd_rate is None else fused
         layers = self.layers
         lowest = len(layers)
         for i, layer in enumerate(layers):
@@ -342,14 +347,14 @@ class Network:
         if self.cost.fuses(last):
             delta = self.cost.delta(a, Y)  # δ^L = (a − y)/n for (sigmoid, cross-entropy), (softmax, log-likelihood)
         elif lowest == len(layers) - 1:
-            back(last, self.cost.grad(a, Y), need_dx=False)
+            back(last)(self.cost.grad(a, Y), need_dx=False)
             return
         else:
-            delta = back(last, self.cost.grad(a, Y))
+            delta = back(last)(self.cost.grad(a, Y))
         for i in range(len(layers) - 2, lowest, -1):
-            delta = back(layers[i], delta)
+            delta = back(layers[i])(delta)
         if lowest < len(layers) - 1:
-            back(layers[lowest], delta, need_dx=False)
+            back(layers[lowest])(delta, need_dx=False)
 
     def backprop(self, X, Y, training=True, rng=None, l2=0.0, n_train=None, sgd_rate=None) -> float:
         """One forward and backward pass on prepared inputs: returns the batch's mean cost (without the L2
