@@ -1,6 +1,7 @@
 """The benchmark scripts' arithmetic and reports (their full runs are too long for the test suite)."""
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -373,3 +374,12 @@ def test_fused_sgd_rows_in_the_report_and_the_thread_table(speed, tmp_path):
                        "--fused-sgd", "--out", str(out)]) == 0
     text = out.read_text()
     assert "| 1 | B | numnet |" in text and f"| 1 | B | {speed.FUSED} |" in text
+
+
+# ---------------------------------------------------------------------------------------------- ab_epoch.py
+def test_ab_epoch_times_an_epoch_of_the_given_tree():
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(BENCH / "ab_epoch.py"), str(root), "[784,30,10]", "sigmoid", "100", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert 0 < float(out.stdout) < 60
