@@ -572,7 +572,7 @@ def parse_args(argv=None):
                    "in a fresh process with the BLAS/OpenMP pools and PyTorch set to that many threads (numnet "
                    "float32 and PyTorch per config; no race, no scikit-learn) and the report tabulates them")
     p.add_argument("--fused-sgd", action="store_true", help="also time numnet (float32) with FusedSGD: the "
-                   "SGD step folded into the weight-gradient products (needs SciPy; same results within rounding)")
+                   "SGD step folded into the weight-gradient products (NumPy's own BLAS; same results within rounding)")
     p.add_argument("--torch-threads", type=int, help=argparse.SUPPRESS)  # set by --threads in each child
     args = p.parse_args(argv)
     if args.threads:
