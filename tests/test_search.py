@@ -363,7 +363,8 @@ def test_two_workers_share_a_journal_file(tmp_path):
 def _kill_and_rerun(tmp_path, storage, study, extra=(), wait=0.0):
     """Start a search, SIGKILL it while a trial runs, rerun the same command: the killed trial is failed and
     run again with the same settings, and the study reaches its trials."""
-    path = write_space(tmp_path, {**SPACE, "epochs": 30, "validation_size": 200})
+    epochs = 400  # about 1.5 s a trial: the kill lands mid-trial, not in the race with its last epoch
+    path = write_space(tmp_path, {**SPACE, "epochs": epochs, "validation_size": 200})
     argv = [sys.executable, "-m", "numnet", "search", str(path), "--trials", "2", "--seed", "0",
             "--out", str(tmp_path / "o"), "--study", study, *extra]
     proc = subprocess.Popen(argv, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -374,7 +375,8 @@ def _kill_and_rerun(tmp_path, storage, study, extra=(), wait=0.0):
             time.sleep(0.1)
             try:
                 running = [t for t in _trials_of(storage, study)
-                           if t.state.name == "RUNNING" and "worker" in t.user_attrs]
+                           if t.state.name == "RUNNING" and "worker" in t.user_attrs
+                           and 1 <= len(t.intermediate_values) <= epochs // 4]
             except (KeyError, FileNotFoundError, SearchError):  # not created yet
                 pass
         assert running, "no trial started"
