@@ -1,5 +1,12 @@
-"""Shared test helpers (import them with `from conftest import softmax, blobs`)."""
+"""Shared test helpers (import them with `from conftest import softmax, blobs`) and the `postgres` fixture."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+
 import numpy as np
+import pytest
 
 
 def softmax(z):
@@ -15,3 +22,72 @@ def blobs(n=200, seed=0, sep=1.5):
     y = np.arange(n) % 2
     X = rng.standard_normal((n, 2)) + np.where(y[:, None] == 1, sep, -sep)
     return X.astype(np.float32), y
+
+
+# ---------------------------------------------------------------------------------------------- PostgreSQL
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name):
+    import glob
+
+    for folder in (*sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True), "/usr/local/bin", "/usr/bin"):
+        if os.path.exists(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    return shutil.which(name)
+
+
+def _unavailable(reason):
+    """Skip where PostgreSQL is missing, except under CI, where scripts/setup-tests.sh installed it: fail there."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on a free localhost port (as `nobody` when the tests run as root:
+    initdb refuses root); yields an SQLAlchemy URL; stopped and deleted afterwards."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        _unavailable("PostgreSQL (initdb, pg_ctl) is not installed (scripts/setup-tests.sh installs it)")
+    if not os.environ.get("CI"):
+        pytest.importorskip("psycopg")
+    folder = tempfile.mkdtemp(prefix="numnet-pg-")
+    data, port = os.path.join(folder, "data"), free_port()
+    prefix = []
+    if os.geteuid() == 0:
+        import pwd
+
+        user = pwd.getpwnam("nobody")
+        os.chmod(folder, 0o755)
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "nobody", "--"] if shutil.which("runuser") else ["su", "nobody", "-s", "/bin/sh",
+                                                                                     "-c"]
+    if prefix and prefix[0] == "su":
+        def sh(cmd):
+            return subprocess.run(prefix + [" ".join(cmd)], capture_output=True, text=True, timeout=60)
+    else:
+        def sh(cmd):
+            return subprocess.run(prefix + cmd, capture_output=True, text=True, timeout=60)
+    p = sh([initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+    if p.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        _unavailable(f"initdb failed: {p.stderr.strip()[:200]}")
+    p = sh([pg_ctl, "-D", data, "-l", os.path.join(folder, "log"), "-w", "-t", "30", "-o",
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+    if p.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        _unavailable(f"pg_ctl start failed: {p.stderr.strip()[:200]}")
+    try:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute("CREATE DATABASE numnet")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/numnet"
+    finally:
+        sh([pg_ctl, "-D", data, "-m", "immediate", "stop"])
+        shutil.rmtree(folder, ignore_errors=True)

@@ -47,6 +47,22 @@ def server(lab_dir):
     s.close()
 
 
+@pytest.fixture
+def server_factory():
+    """Start lab servers (make_server's arguments) for one test; all closed at its end."""
+    started = []
+
+    def start(workdir, **kw):
+        s = make_server(workdir, port=0, **kw)
+        s.start()
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.close()
+
+
 def request(server, path, body=None, token=True, headers=None, method=None):
     """(status, headers, body bytes) of one request to the lab."""
     h = dict(headers or {})
@@ -470,6 +486,76 @@ def test_a_storage_url_given_on_the_command_line(tmp_path, tiny_data):
     listed = lab.searches()["storages"]
     assert [(s["id"], s["label"], [x["name"] for x in s["studies"]]) for s in listed] == [(":storage", url, ["rdb"])]
     assert len(lab.search_trials(":storage", "rdb")["trials"]) == 2
+
+
+def test_a_storage_that_holds_no_search_is_listed_with_why_and_left_as_it_was(tmp_path):
+    from numnet.lab.core import Lab
+
+    pytest.importorskip("optuna")
+    (tmp_path / "lab").mkdir()
+    missing = tmp_path / "none.db"
+    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches()["storages"]
+    assert listed[0]["studies"] == [] and listed[0]["error"] == f"no database file {missing}"
+    assert not missing.exists()  # looking does not create the database
+    import sqlite3
+
+    sqlite3.connect(missing).close()  # an empty database: no Optuna tables
+    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches()["storages"]
+    assert listed[0]["error"] == f"no search in sqlite:///{missing} yet (it has no Optuna tables)"
+    with sqlite3.connect(missing) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def _pg_tables(url):
+    """Each table of a PostgreSQL database with a digest of its rows (to show that nothing was written)."""
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as c:
+        names = [r[0] for r in c.execute("SELECT table_name FROM information_schema.tables "
+                                         "WHERE table_schema = 'public' ORDER BY table_name")]
+        return {n: c.execute(f'SELECT count(*), md5(coalesce(string_agg(t::text, \',\' ORDER BY t::text), \'\')) '
+                             f'FROM "{n}" t').fetchone() for n in names}
+
+
+def _pg_database(url, name):
+    """A new database on the server of `url`; its URL."""
+    import psycopg
+
+    admin = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def test_the_search_panel_reads_a_postgresql_study_as_it_grows(tmp_path, tiny_data, postgres, server_factory):
+    """`numnet lab --storage postgresql://...`: a search on a real PostgreSQL server, listed and read through
+    the lab's HTTP API while it goes on, without a row written by the lab; an empty database is listed with
+    why and gets no tables."""
+    postgres, empty = _pg_database(postgres, "lab"), _pg_database(postgres, "labempty")  # the server is shared
+    run_search(tmp_path / "out", 2, tiny_data, study="lab-pg", storage=postgres)
+    (tmp_path / "lab").mkdir()
+    server = server_factory(tmp_path / "lab", storage=postgres)
+    before = _pg_tables(postgres)
+    status, listed = get_json(server, "/api/search/list")
+    assert status == 200
+    assert [(s["id"], s["label"], [(x["name"], x["numnet"], x["trials"]) for x in s["studies"]])
+            for s in listed["storages"]] == [(":storage", postgres, [("lab-pg", True, 2)])]
+    status, r = get_json(server, trials_url(":storage", "lab-pg"))
+    assert status == 200 and [t["number"] for t in r["trials"]] == [0, 1]
+    assert all(t["state"] == "COMPLETE" for t in r["trials"]) and r["best"]["number"] in (0, 1)
+    assert _pg_tables(postgres) == before  # the lab read, and wrote nothing
+    run_search(tmp_path / "out", 3, tiny_data, study="lab-pg", storage=postgres)  # the search goes on
+    status, r = get_json(server, trials_url(":storage", "lab-pg"))
+    assert status == 200 and [t["number"] for t in r["trials"]] == [0, 1, 2]
+    assert get_json(server, trials_url(":storage", "no-such-study"))[0] == 404
+
+    server = server_factory(tmp_path / "lab", storage=empty)
+    status, listed = get_json(server, "/api/search/list")
+    assert status == 200 and listed["storages"][0]["studies"] == []
+    assert listed["storages"][0]["error"] == f"no search in {empty} yet (it has no Optuna tables)"
+    assert get_json(server, trials_url(":storage", "lab-pg"))[0] == 400
+    assert _pg_tables(empty) == {}
 
 
 def test_without_the_lab_extra_numnet_lab_is_one_line_and_nothing_else_imports_starlette(tmp_path):

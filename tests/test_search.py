@@ -4,12 +4,9 @@ reproducibility, the report files. Every trial is tiny (300 training images, 1-3
 import json
 import math
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 stats = pytest.importorskip("scipy.stats")
 
+from conftest import free_port  # noqa: E402
 from numnet.cli import main  # noqa: E402
 from numnet.data import load_mnist  # noqa: E402
 from numnet.search import SearchError, SpaceError, load_space, parse_space, refine, search  # noqa: E402
@@ -189,7 +187,7 @@ def test_grid_over_a_continuous_range_needs_steps(tmp_path, capsys):
 
 def test_unreachable_storage_is_one_line(tmp_path, capsys):
     path = write_space(tmp_path)
-    port = _free_port()
+    port = free_port()
     rc = main(["search", str(path), "--storage", f"postgresql+psycopg://nobody:secret@127.0.0.1:{port}/none",
                "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
@@ -405,72 +403,7 @@ def test_a_sigkilled_worker_s_trial_is_retried(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pg_bin(name):
-    import glob
-
-    for folder in (*sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True), "/usr/local/bin", "/usr/bin"):
-        if os.path.exists(os.path.join(folder, name)):
-            return os.path.join(folder, name)
-    return shutil.which(name)
-
-
-def _unavailable(reason):
-    """Skip where PostgreSQL is missing, except under CI, where scripts/setup-tests.sh installed it: fail there."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A throwaway PostgreSQL server on a free localhost port (as `nobody` when the tests run as root:
-    initdb refuses root); yields an SQLAlchemy URL; stopped and deleted afterwards."""
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        _unavailable("PostgreSQL (initdb, pg_ctl) is not installed (scripts/setup-tests.sh installs it)")
-    if not os.environ.get("CI"):
-        pytest.importorskip("psycopg")
-    folder = tempfile.mkdtemp(prefix="numnet-pg-")
-    data, port = os.path.join(folder, "data"), _free_port()
-    prefix = []
-    if os.geteuid() == 0:
-        import pwd
-
-        user = pwd.getpwnam("nobody")
-        os.chmod(folder, 0o755)
-        os.chown(folder, user.pw_uid, user.pw_gid)
-        prefix = ["runuser", "-u", "nobody", "--"] if shutil.which("runuser") else ["su", "nobody", "-s", "/bin/sh",
-                                                                                     "-c"]
-    if prefix and prefix[0] == "su":
-        def sh(cmd):
-            return subprocess.run(prefix + [" ".join(cmd)], capture_output=True, text=True, timeout=60)
-    else:
-        def sh(cmd):
-            return subprocess.run(prefix + cmd, capture_output=True, text=True, timeout=60)
-    p = sh([initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
-    if p.returncode != 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        _unavailable(f"initdb failed: {p.stderr.strip()[:200]}")
-    p = sh([pg_ctl, "-D", data, "-l", os.path.join(folder, "log"), "-w", "-t", "30", "-o",
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
-    if p.returncode != 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        _unavailable(f"pg_ctl start failed: {p.stderr.strip()[:200]}")
-    try:
-        import psycopg
-
-        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute("CREATE DATABASE numnet")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/numnet"
-    finally:
-        sh([pg_ctl, "-D", data, "-m", "immediate", "stop"])
-        shutil.rmtree(folder, ignore_errors=True)
+# the `postgres` fixture (a throwaway server) is in conftest.py
 
 
 def test_two_workers_share_a_postgresql_study(tmp_path, postgres):

@@ -71,6 +71,30 @@ def is_url(storage) -> bool:
     return isinstance(storage, str) and "://" in storage
 
 
+def _check_readable_database(url: str, engine: dict) -> None:
+    """For a reader: the database exists (an SQLite file is not created by looking at it) and holds Optuna's
+    tables; otherwise a SearchError that says so, instead of Optuna's failure on the missing tables."""
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+                and not Path(parsed.database).is_file():
+            raise SearchError(f"no database file {parsed.database}")
+        db = sqlalchemy.create_engine(url, **engine)
+        try:
+            has_tables = sqlalchemy.inspect(db).has_table("studies")
+        finally:
+            db.dispose()
+    except SearchError:
+        raise
+    except Exception as e:  # sqlalchemy: OperationalError, ArgumentError; a missing driver
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SearchError(f"cannot open storage {redact(url)}: {msg}") from None
+    if not has_tables:
+        raise SearchError(f"no search in {redact(url)} yet (it has no Optuna tables)")
+
+
 def open_storage(storage, heartbeat: float = 10.0, read_only: bool = False):
     """An Optuna storage: an RDB URL (with heartbeats and retries of dead workers' trials) or a journal file.
 
@@ -84,6 +108,7 @@ def open_storage(storage, heartbeat: float = 10.0, read_only: bool = False):
         if url.startswith("postgresql"):
             engine = {"connect_args": {"connect_timeout": 5}}
         if read_only:
+            _check_readable_database(url, engine)
             options = {"skip_table_creation": True}
         else:
             import inspect
