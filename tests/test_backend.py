@@ -24,6 +24,12 @@ from numnet.utils import backend as B
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
+#: a "cupy" package for subprocesses: the strict module posing as CuPy, seeing {gpus} GPUs
+FAKE_CUPY = ("import types\nimport strict_xp as _s\n"
+             "ndarray, asarray, asnumpy = _s.StrictArray, _s.put, _s.get\n"
+             "cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: {gpus}))\n"
+             "random, linalg = _s.MODULE.random, _s.MODULE.linalg\n"
+             "def __getattr__(name):\n    return getattr(_s.MODULE, name)\n")
 
 
 @pytest.fixture
@@ -225,12 +231,7 @@ def test_numnet_train_device_cuda_end_to_end_on_a_fake_cupy(tmp_path):
     with one GPU): the run trains on the device, saves a host model and reports host numbers."""
     fake = tmp_path / "cupy"
     fake.mkdir()
-    (fake / "__init__.py").write_text(
-        "import types\nimport strict_xp as _s\n"
-        "ndarray, asarray, asnumpy = _s.StrictArray, _s.put, _s.get\n"
-        "cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))\n"
-        "random, linalg = _s.MODULE.random, _s.MODULE.linalg\n"
-        "def __getattr__(name):\n    return getattr(_s.MODULE, name)\n")
+    (fake / "__init__.py").write_text(FAKE_CUPY.format(gpus=1))
     env = {"PYTHONPATH": f"{tmp_path}:{HERE}:{SRC}", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
     code = ("import sys, numnet.cli, strict_xp\n"
             "status = numnet.cli.main(sys.argv[1:])\n"
@@ -249,6 +250,57 @@ def test_numnet_train_device_cuda_end_to_end_on_a_fake_cupy(tmp_path):
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["config"]["device"] == "cuda" and summary["test_accuracy"] > 0.6
     assert numnet.load(tmp_path / "m.npz").device == "cpu"
+
+
+@pytest.mark.parametrize("cupy,expected", [(None, ["cpu"]), (0, ["cpu"]), (1, ["cpu", "cuda"])])
+def test_usable_devices(tmp_path, cupy, expected):
+    """No CuPy: just the CPU, and CuPy is not looked for by importing it; CuPy without a GPU: the CPU; with
+    one: cuda too."""
+    if cupy is not None:
+        (tmp_path / "cupy").mkdir()
+        (tmp_path / "cupy" / "__init__.py").write_text(FAKE_CUPY.format(gpus=cupy))
+    code = ("import sys, json\nfrom numnet.utils.backend import usable_devices\n"
+            "print(json.dumps([usable_devices(), 'cupy' in sys.modules]))\n")
+    env = {"PYTHONPATH": f"{tmp_path}:{HERE}:{SRC}", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    assert json.loads(r.stdout) == [expected, cupy is not None]
+
+
+def test_usable_devices_lists_a_registered_backend(strict):
+    assert B.usable_devices()[0] == "cpu" and strict_xp.NAME in B.usable_devices()
+
+
+def test_the_lab_trains_on_the_device_it_is_given(tmp_path):
+    """The lab's Train panel with device "cuda" on a CuPy that sees one GPU (the strict module posing as
+    CuPy): the run trains there and leaves a host model; without a GPU the same request is refused at once."""
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text(FAKE_CUPY.format(gpus=1))
+    (tmp_path / "lab").mkdir()
+    code = ("import json, sys, time, numnet, strict_xp\nfrom numnet.lab.core import Lab\n"
+            "lab = Lab(sys.argv[1])\n"
+            "r = lab.start_training({'device': 'cuda', 'sizes': '784,16,10', 'epochs': 1, 'train_size': 500,"
+            " 'validation_size': 100, 'name': 'gpu'})\n"
+            "lab.train_job.thread.join(120)\n"
+            "events = lab.training_status()['events']\n"
+            "print(json.dumps([r['settings']['device'], events[-1], strict_xp.SYNCS.total > 0,"
+            " numnet.load(sys.argv[1] + '/gpu.npz').device]))\n")
+    env = {"PYTHONPATH": f"{tmp_path}:{HERE}:{SRC}", "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "lab")], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr + r.stdout
+    import json
+
+    device, last, synced, saved = json.loads(r.stdout.splitlines()[-1])
+    assert device == "cuda" and last["type"] == "done" and last["model"] == "gpu.npz" and synced and saved == "cpu"
+
+    from numnet.lab.core import Lab, LabError
+
+    if "cuda" not in B.usable_devices():
+        with pytest.raises(LabError, match=r'needs CuPy and a CUDA GPU: pip install "numnet\[gpu\]"'):
+            Lab(tmp_path / "lab").start_training({"device": "cuda"})
 
 
 def test_standardize_a_network_on_the_device(strict):

@@ -228,6 +228,19 @@ def test_predict_uses_the_predict_commands_preprocessing(server, tmp_path):
     assert r["digit"] == int(np.argmax(r["probabilities"])) and [len(h) for h in r["hidden"]] == [32]
 
 
+def test_the_state_lists_the_usable_devices_and_a_missing_one_is_refused(server):
+    from numnet.utils.backend import usable_devices
+
+    status, state = get_json(server, "/api/state")
+    assert status == 200 and state["devices"] == usable_devices() and state["devices"][0] == "cpu"
+    if "cuda" not in state["devices"]:
+        status, r = get_json(server, "/api/train", json.dumps({"device": "cuda"}).encode())
+        assert status == 400 and r["error"] == '--device cuda needs CuPy and a CUDA GPU: pip install "numnet[gpu]"'
+    status, r = get_json(server, "/api/train", json.dumps({"device": "tpu"}).encode())
+    assert status == 400 and "device must be one of cpu, cuda" in r["error"]
+    assert get_json(server, "/api/train/status")[1]["status"] != "running"
+
+
 def test_training_streams_events_stops_and_saves(server, lab_dir):
     status, r = get_json(server, "/api/train", json.dumps({"sizes": "784,16,10", "epochs": 50, "train_size": 2000,
                                                            "batch_size": 50, "optimizer": "sgd"}).encode())
@@ -687,6 +700,10 @@ def test_browser_one_epoch_run_adds_a_point_to_the_curve(browser, server, lab_di
         field = browser.find_element("name", name)
         field.clear()
         field.send_keys(value)
+    from numnet.utils.backend import usable_devices
+
+    options = [o.get_attribute("value") for o in by_id(browser, "device").find_elements("tag name", "option")]
+    assert options == usable_devices() and by_id(browser, "device").get_attribute("value") == "cpu"
     before = set(by_id(browser, "model").text.split())
     old = by_id(browser, "acc-chart").get_attribute("data-points")  # the API test's run, stopped after 2 epochs
     assert old != "1"

@@ -29,6 +29,7 @@ from ..report.analysis import confusion_matrix
 from ..runs.run import resolve_settings, run
 from ..train.callbacks import Callback
 from ..train.optimizers import OPTIMIZERS, make_optimizer
+from ..utils.backend import DeviceError, require_device
 from ..utils.files import write_text_atomic
 
 MAX_PIXELS = 25_000_000  # uploads with more pixels are refused from their header, before decoding
@@ -38,7 +39,7 @@ ERRORS_COLUMNS = ["index", "true", "predicted", "confidence", "tags"]
 QUICK = {"sizes": [784, 100, 10], "optimizer": "adam", "lr": 0.002, "epochs": 2, "batch_size": 64,
          "train_size": 20000, "validation_size": 2000}
 TRAIN_KEYS = {"sizes": list, "lr": float, "epochs": int, "optimizer": str, "train_size": int, "batch_size": int,
-              "activation": str, "l2": float, "validation_size": int, "seed": int}
+              "activation": str, "l2": float, "validation_size": int, "seed": int, "device": str}
 TOYS = {"moons": make_moons, "circles": make_circles, "spirals": make_spirals, "flower": make_flower}
 JOURNAL_MAGIC = b'{"op_code":'  # how every Optuna journal file starts
 SEARCH_DEPTH = 2  # journal files are looked for in the working directory and two levels of folders below
@@ -259,6 +260,10 @@ class Lab:
         try:
             settings = resolve_settings(recipe, None, overrides)
         except (ValueError, KeyError, FileNotFoundError) as e:
+            raise LabError(str(e)) from None
+        try:
+            require_device(settings["device"])  # no CuPy or no GPU: refused now, not inside the run
+        except DeviceError as e:
             raise LabError(str(e)) from None
         if settings["sizes"][0] != 784 or settings["sizes"][-1] != 10:
             raise LabError("the lab trains MNIST networks: sizes must start with 784 and end with 10")

@@ -243,9 +243,10 @@ def json_body_route(compute):
 def _state(lab, q):
     from ..runs.settings import recipe_names
     from ..train.optimizers import OPTIMIZERS
+    from ..utils.backend import usable_devices
 
     return {"models": lab.models(), "recipes": recipe_names(), "optimizers": OPTIMIZERS.names(),
-            "training": lab.training_status()["status"], "workdir": lab.workdir.name}
+            "devices": usable_devices(), "training": lab.training_status()["status"], "workdir": lab.workdir.name}
 
 
 def _recipe(lab, q):

@@ -42,6 +42,23 @@ _BACKENDS: dict[str, Backend] = {}
 _READY: set[str] = set()  # devices found usable (checked once per process)
 
 
+def usable_devices() -> list[str]:
+    """The devices this machine can train on now: "cpu", then "cuda" where CuPy sees a GPU (CuPy is not
+    imported where it is not installed), then any registered backend."""
+    import importlib.util
+
+    out = [CPU]
+    for name in dict.fromkeys([CUDA, *_BACKENDS]):
+        if name == CUDA and CUDA not in _BACKENDS and importlib.util.find_spec("cupy") is None:
+            continue
+        try:
+            require_device(name)
+        except DeviceError:
+            continue
+        out.append(name)
+    return out
+
+
 def register_backend(backend: Backend) -> None:
     """Make `backend`'s arrays known to array_module, device_of, to_device and to_host."""
     _BACKENDS[backend.name] = backend

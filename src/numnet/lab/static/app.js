@@ -324,7 +324,7 @@ function follow(since) {
 }
 function fillForm(settings) {
   const form = $("#train-form");
-  for (const key of ["sizes", "optimizer", "lr", "epochs", "batch_size", "train_size"]) {
+  for (const key of ["sizes", "optimizer", "lr", "epochs", "batch_size", "train_size", "device"]) {
     const v = settings[key];
     form.elements[key].value = v === null || v === undefined ? "" : Array.isArray(v) ? v.join(",") : v;
   }
@@ -593,6 +593,7 @@ function renderSearchPlots(r) {
     for (const r of s.recipes) $("#recipe").append(el("option", { value: r, textContent: r }));
     $("#optimizer").replaceChildren(...s.optimizers.map((o) => el("option", { value: o, textContent: o })));
     $("#optimizer").value = "adam";
+    $("#device").replaceChildren(...s.devices.map((d) => el("option", { value: d, textContent: d })));
     $("#play-opts").append(...s.optimizers.map((o) => el("label", {}, [
       el("input", { type: "checkbox", value: o, checked: o !== "rmsprop" }), o])));
     resetTraining();
