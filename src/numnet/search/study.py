@@ -71,6 +71,12 @@ def is_url(storage) -> bool:
     return isinstance(storage, str) and "://" in storage
 
 
+def _first_line(e: Exception) -> str:
+    """An exception's first line (its type's name when it has no message): errors from libraries, shortened."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def _check_readable_database(url: str, engine: dict) -> None:
     """For a reader: the database exists (an SQLite file is not created by looking at it) and holds Optuna's
     tables; otherwise a SearchError that says so, instead of Optuna's failure on the missing tables."""
@@ -89,7 +95,7 @@ def _check_readable_database(url: str, engine: dict) -> None:
     except SearchError:
         raise
     except Exception as e:  # sqlalchemy: OperationalError, ArgumentError; a missing driver
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = _first_line(e)
         raise SearchError(f"cannot open storage {redact(url)}: {msg}") from None
     if not has_tables:
         raise SearchError(f"no search in {redact(url)} yet (it has no Optuna tables)")
@@ -121,7 +127,7 @@ def open_storage(storage, heartbeat: float = 10.0, read_only: bool = False):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine, **options)
         except Exception as e:  # sqlalchemy: OperationalError, ArgumentError; a missing driver
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = _first_line(e)
             raise SearchError(f"cannot open storage {redact(url)}: {msg}") from None
     path = Path(storage)
     if path.is_dir():
@@ -305,7 +311,7 @@ def open_study(storage, name, meta=None, sampler=None, pruner=None, heartbeat=10
     except Exception as e:
         if isinstance(e, (SearchError, KeyboardInterrupt)):
             raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = _first_line(e)
         raise SearchError(f"cannot open study {name!r} in {redact(str(storage))}: {msg}") from None
     stored = study.user_attrs.get(STUDY_ATTR)
     if meta is None:
