@@ -77,6 +77,11 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _cannot_open(url: str, e: Exception) -> SearchError:
+    """The error for a database that cannot be opened: the library's first line, the URL's password hidden."""
+    return SearchError(f"cannot open storage {redact(url)}: {_first_line(e)}")
+
+
 def _check_readable_database(url: str, engine: dict) -> None:
     """For a reader: the database exists (an SQLite file is not created by looking at it) and holds Optuna's
     tables; otherwise a SearchError that says so, instead of Optuna's failure on the missing tables."""
@@ -95,8 +100,7 @@ def _check_readable_database(url: str, engine: dict) -> None:
     except SearchError:
         raise
     except Exception as e:  # sqlalchemy: OperationalError, ArgumentError; a missing driver
-        msg = _first_line(e)
-        raise SearchError(f"cannot open storage {redact(url)}: {msg}") from None
+        raise _cannot_open(url, e) from None
     if not has_tables:
         raise SearchError(f"no search in {redact(url)} yet (it has no Optuna tables)")
 
@@ -127,8 +131,7 @@ def open_storage(storage, heartbeat: float = 10.0, read_only: bool = False):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine, **options)
         except Exception as e:  # sqlalchemy: OperationalError, ArgumentError; a missing driver
-            msg = _first_line(e)
-            raise SearchError(f"cannot open storage {redact(url)}: {msg}") from None
+            raise _cannot_open(url, e) from None
     path = Path(storage)
     if path.is_dir():
         raise SearchError(f"--storage {path} is a directory; give a journal file or an RDB URL")
