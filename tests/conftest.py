@@ -91,3 +91,14 @@ def postgres():
     finally:
         sh([pg_ctl, "-D", data, "-m", "immediate", "stop"])
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------- layers
+def fwd(layer, x, training=False, rng=None):
+    """(y, cache): a layer's forward pass on its own variables (the explicit-state API, as the network runs it)."""
+    return layer.forward(layer.variables, x, training, rng)
+
+
+def bwd(layer, cache, dy, need_dx=True):
+    """(dx, grads): a layer's backward pass on its own variables, from `fwd`'s cache."""
+    return layer.backward(layer.variables, cache, dy, need_dx)

@@ -71,11 +71,11 @@ def test_wrong_zero_gradient_still_fails(monkeypatch):
     """A bias gradient that should be 0 but is not (above the floor) is reported as an error."""
     orig = Dense.backward
 
-    def broken(self, dz, need_dx=True):
-        out = orig(self, dz, need_dx)
+    def broken(self, v, cache, dz, need_dx=True):
+        dx, grads = orig(self, v, cache, dz, need_dx)
         if self.trainable and self.bias:
-            self.grads["b"] += 1e-3
-        return out
+            grads["b"] += 1e-3
+        return dx, grads
 
     monkeypatch.setattr(Dense, "backward", broken)
     X, y = _batch(4)
@@ -87,11 +87,11 @@ def test_wrong_zero_gradient_still_fails(monkeypatch):
 def test_wrong_nonzero_gradient_still_fails(monkeypatch):
     orig = BatchNorm.backward
 
-    def broken(self, dy, need_dx=True):
-        out = orig(self, dy, need_dx)
+    def broken(self, v, cache, dy, need_dx=True):
+        dx, grads = orig(self, v, cache, dy, need_dx)
         if self.trainable:
-            self.grads["gamma"] *= 1.01
-        return out
+            grads["gamma"] *= 1.01
+        return dx, grads
 
     monkeypatch.setattr(BatchNorm, "backward", broken)
     X, y = _batch(4)

@@ -10,6 +10,7 @@ import pytest
 import numnet
 from numnet import gradcheck
 from numnet.initializers import INITIALIZERS, initialize
+from conftest import bwd, fwd
 from numnet.layers import (ELU, BatchNorm, Dense, Dropout, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh,
                            make_activation)
 
@@ -23,51 +24,51 @@ def _map(f, z):
 
 # ------------------------------------------------------------------------------------------ forward formulas
 def test_sigmoid_forward_formula():
-    a = Sigmoid().forward(Z.copy())
+    a = Sigmoid()(Z.copy())
     np.testing.assert_allclose(a, _map(lambda v: 1.0 / (1.0 + math.exp(-v)), Z), rtol=1e-15, atol=0)
-    assert Sigmoid().forward(np.array([[0.0]]))[0, 0] == 0.5
+    assert Sigmoid()(np.array([[0.0]]))[0, 0] == 0.5
 
 
 def test_tanh_forward_formula():
-    a = Tanh().forward(Z.copy())
+    a = Tanh()(Z.copy())
     np.testing.assert_allclose(a, _map(lambda v: (math.exp(v) - math.exp(-v)) / (math.exp(v) + math.exp(-v)), Z),
                                rtol=1e-14, atol=1e-16)
 
 
 def test_relu_forward_formula():
-    a = ReLU().forward(Z.copy())
+    a = ReLU()(Z.copy())
     expected = np.array([[0.0, 0.0, 0.0, 0.5, 3.0], [1.5, 0.0, 0.25, 0.0, 2.0]])
     np.testing.assert_array_equal(a, expected)
 
 
 @pytest.mark.parametrize("alpha", [0.01, 0.2])
 def test_leaky_relu_forward_formula(alpha):
-    a = LeakyReLU(alpha).forward(Z.copy())
+    a = LeakyReLU(alpha)(Z.copy())
     np.testing.assert_allclose(a, _map(lambda v: v if v > 0 else alpha * v, Z), rtol=1e-15)
     assert LeakyReLU().alpha == 0.01
 
 
 @pytest.mark.parametrize("alpha", [1.0, 1.7])
 def test_elu_forward_formula(alpha):
-    a = ELU(alpha).forward(Z.copy())
+    a = ELU(alpha)(Z.copy())
     np.testing.assert_allclose(a, _map(lambda v: v if v > 0 else alpha * (math.exp(v) - 1), Z), rtol=1e-14)
     # the negative side saturates at -alpha
-    assert ELU(alpha).forward(np.array([[-50.0]]))[0, 0] == pytest.approx(-alpha)
+    assert ELU(alpha)(np.array([[-50.0]]))[0, 0] == pytest.approx(-alpha)
 
 
 def test_softmax_forward_formula():
-    a = Softmax().forward(Z.copy())
+    a = Softmax()(Z.copy())
     expected = np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(a, expected, rtol=1e-14)
     np.testing.assert_allclose(a.sum(axis=1), 1.0, rtol=1e-15)
     # invariant to a per-row shift
-    np.testing.assert_allclose(Softmax().forward(Z + np.array([[100.0], [-7.0]])), expected, rtol=1e-12)
+    np.testing.assert_allclose(Softmax()(Z + np.array([[100.0], [-7.0]])), expected, rtol=1e-12)
     # hand case: equal logits -> uniform
-    np.testing.assert_allclose(Softmax().forward(np.array([[3.0, 3.0, 3.0, 3.0]])), 0.25)
+    np.testing.assert_allclose(Softmax()(np.array([[3.0, 3.0, 3.0, 3.0]])), 0.25)
 
 
 def test_identity_forward_and_alias():
-    np.testing.assert_array_equal(Identity().forward(Z.copy()), Z)
+    np.testing.assert_array_equal(Identity()(Z.copy()), Z)
     assert isinstance(make_activation("linear"), Identity)
     assert isinstance(make_activation("Leaky-ReLU"), LeakyReLU)
     assert isinstance(make_activation(Tanh), Tanh)
@@ -94,15 +95,15 @@ def test_dense_forward_backward_formulas():
     d.params["W"][...] = W
     d.params["b"][...] = b
     X = rng.standard_normal((4, 3))
-    Zd = d.forward(X)
+    Zd, cache = fwd(d, X)
     # z_j = sum_k x_k w_kj + b_j, written out
     for i in range(4):
         for j in range(2):
             assert Zd[i, j] == pytest.approx(sum(X[i, k] * W[k, j] for k in range(3)) + b[j], rel=1e-13)
     dz = rng.standard_normal((4, 2))
-    dx = d.backward(dz)
-    np.testing.assert_allclose(d.grads["W"], X.T @ dz, rtol=1e-13)
-    np.testing.assert_allclose(d.grads["b"], dz.sum(axis=0), rtol=1e-13)
+    dx, grads = bwd(d, cache, dz)
+    np.testing.assert_allclose(grads["W"].value(), X.T @ dz, rtol=1e-13)
+    np.testing.assert_allclose(grads["b"], dz.sum(axis=0), rtol=1e-13)
     np.testing.assert_allclose(dx, dz @ W.T, rtol=1e-13)
     assert d.params["W"] is d.W and d.params["b"] is d.b
 
@@ -111,7 +112,7 @@ def test_dense_without_bias():
     d = Dense(3, 2, bias=False, dtype="float64")
     assert d.b is None and "b" not in d.params
     X = np.ones((2, 3))
-    np.testing.assert_allclose(d.forward(X), X @ d.W)
+    np.testing.assert_allclose(d(X), X @ d.W)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
@@ -140,13 +141,14 @@ def test_elementwise_backward_is_derivative(name):
     rng = np.random.default_rng(3)
     z = rng.uniform(-3, 3, (5, 4))
     z[np.abs(z) < 1e-3] = 0.5  # stay off the kink
-    layer.forward(z.copy(), training=True)
+    _, cache = fwd(layer, z.copy(), training=True)
     dy = rng.standard_normal(z.shape)
-    dz = layer.backward(dy)
+    dz, grads = bwd(layer, cache, dy)
+    assert grads == {}
     np.testing.assert_allclose(dz, dy * deriv(z), rtol=1e-12, atol=1e-15)
     # and by central differences of the forward pass
     h = 1e-6
-    num = (make().forward(z + h) - make().forward(z - h)) / (2 * h)
+    num = (make()(z + h) - make()(z - h)) / (2 * h)
     np.testing.assert_allclose(dz, dy * num, rtol=1e-6, atol=1e-8)
 
 
@@ -154,9 +156,9 @@ def test_softmax_backward_is_jacobian_product():
     rng = np.random.default_rng(4)
     z = rng.standard_normal((3, 4))
     s = Softmax()
-    a = s.forward(z.copy())
+    a, cache = fwd(s, z.copy())
     dy = rng.standard_normal(z.shape)
-    dz = s.backward(dy)
+    dz, _ = bwd(s, cache, dy)
     for i in range(3):
         J = np.diag(a[i]) - np.outer(a[i], a[i])  # da_j/dz_k = a_j (δ_jk − a_k)
         np.testing.assert_allclose(dz[i], J.T @ dy[i], rtol=1e-12, atol=1e-15)
@@ -166,17 +168,16 @@ def test_softmax_backward_is_jacobian_product():
 def test_dropout_inference_is_identity_and_training_is_inverted():
     x = np.arange(1, 20001, dtype=np.float64).reshape(200, 100) / 100
     d = Dropout(0.8)
-    d.rng = np.random.default_rng(0)
-    np.testing.assert_array_equal(d.forward(x), x)
-    out = d.forward(x, training=True)
+    np.testing.assert_array_equal(d(x), x)
+    out, mask = fwd(d, x, training=True, rng=np.random.default_rng(0))
     kept = out != 0
     np.testing.assert_allclose(out[kept], x[kept] / 0.8, rtol=1e-15)
     assert abs(kept.mean() - 0.8) < 0.01
     # backward applies the same mask and scale
     dy = np.ones_like(x)
-    np.testing.assert_allclose(d.backward(dy), kept / 0.8)
+    np.testing.assert_allclose(bwd(d, mask, dy)[0], kept / 0.8)
     # keep_prob = 1 is exactly a no-op, also in training
-    np.testing.assert_array_equal(Dropout(1.0).forward(x, training=True), x)
+    np.testing.assert_array_equal(fwd(Dropout(1.0), x, training=True)[0], x)
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5, 1.5, float("nan"), "x"])
@@ -189,7 +190,12 @@ def test_batchnorm_training_and_running_stats():
     rng = np.random.default_rng(5)
     x = rng.normal(3.0, 2.0, (64, 4))
     bn = BatchNorm(4, momentum=0.9, eps=1e-5, dtype="float64")
-    out = bn.forward(x, training=True)
+    def train_pass(x):  # a training pass returns the new running statistics; the network stores them
+        out, cache = fwd(bn, x, training=True)
+        bn.buffers.update(bn.updates(cache))
+        return out
+
+    out = train_pass(x)
     mu, var = x.mean(axis=0), x.var(axis=0)
     np.testing.assert_allclose(out, (x - mu) / np.sqrt(var + 1e-5), rtol=1e-12)
     np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)
@@ -199,15 +205,15 @@ def test_batchnorm_training_and_running_stats():
     # gamma/beta scale and shift
     bn.params["gamma"][...] = 2.0
     bn.params["beta"][...] = -1.0
-    out2 = bn.forward(x, training=True)
+    out2 = train_pass(x)
     np.testing.assert_allclose(out2, 2 * (x - mu) / np.sqrt(var + 1e-5) - 1, rtol=1e-12)
     # inference uses the running statistics and works on one example
     rm, rv = bn.buffers["running_mean"].copy(), bn.buffers["running_var"].copy()
-    one = bn.forward(x[:1])
+    one = bn(x[:1])
     np.testing.assert_allclose(one, 2 * (x[:1] - rm) / np.sqrt(rv + 1e-5) - 1, rtol=1e-12)
     np.testing.assert_array_equal(bn.buffers["running_mean"], rm)  # inference does not update them
     with pytest.raises(ValueError, match="at least 2"):
-        bn.forward(x[:1], training=True)
+        fwd(bn, x[:1], training=True)
 
 
 # ------------------------------------------------------------------------------------------ stability
@@ -365,8 +371,8 @@ def test_gradcheck_dropout_mask_really_drops():
     X, y = _data(), np.array([0, 1, 2, 1, 0, 2])
     net64 = net.astype("float64")
     drop = next(l for l in net64.layers if isinstance(l, Dropout))
-    drop.rng = np.random.default_rng(0)
-    train_cost = net64.loss_and_grads(X, y, training=True)
+    train_cost, _ = net64.loss_and_grads(X, y, training=True, rng=np.random.default_rng(0))
+    assert drop.keep_prob == 0.5
     assert train_cost != pytest.approx(net64.evaluate(X, y).cost)
     assert gradcheck(net, X, y).max_error < TOL
 
@@ -406,11 +412,10 @@ def test_gradcheck_l2(cost):
     assert r.max_error < TOL, r.errors
     # the L2 term really is part of the checked gradient: with it the W gradients differ
     a, b = net.astype("float64"), net.astype("float64")
-    a.loss_and_grads(X, y)
-    b.loss_and_grads(X, y, l2=0.7, n_train=20)
-    np.testing.assert_allclose(b.layers[0].grads["W"] - a.layers[0].grads["W"], 0.7 / 20 * a.layers[0].W,
-                               rtol=1e-10, atol=1e-14)
-    np.testing.assert_array_equal(b.layers[0].grads["b"], a.layers[0].grads["b"])  # biases never decay
+    _, ga = a.loss_and_grads(X, y)
+    _, gb = b.loss_and_grads(X, y, l2=0.7, n_train=20)
+    np.testing.assert_allclose(gb[0]["W"] - ga[0]["W"], 0.7 / 20 * a.layers[0].W, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(gb[0]["b"], ga[0]["b"])  # biases never decay
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "elu"])
@@ -437,7 +442,8 @@ def test_gradcheck_catches_scaled_activation_backward(monkeypatch):
     X, y = _data(), np.array([0, 1, 2, 1, 0, 2])
     assert gradcheck(net, X, y).max_error < TOL
     orig = Tanh.backward
-    monkeypatch.setattr(Tanh, "backward", lambda self, dy: orig(self, dy) * 1.01)
+    monkeypatch.setattr(Tanh, "backward", lambda self, v, cache, dy, need_dx=True: (
+        orig(self, v, cache, dy)[0] * 1.01, {}))
     r = gradcheck(net, X, y)
     assert r.max_error > 1e-4
     assert r.errors["0.W"] > 1e-4 and r.errors["0.b"] > 1e-4
@@ -450,10 +456,10 @@ def test_gradcheck_catches_wrong_bias_gradient(monkeypatch):
     X, y = _data(), np.array([0, 1, 2, 1, 0, 2])
     orig = Dense.backward
 
-    def broken(self, dz, need_dx=True):
-        out = orig(self, dz, need_dx)
-        self.grads["b"] *= 1.01
-        return out
+    def broken(self, v, cache, dz, need_dx=True):
+        dx, grads = orig(self, v, cache, dz, need_dx)
+        grads["b"] *= 1.01
+        return dx, grads
 
     monkeypatch.setattr(Dense, "backward", broken)
     r = gradcheck(net, X, y)
@@ -466,7 +472,7 @@ def test_gradcheck_catches_missing_softmax_term(monkeypatch):
     net = numnet.Network.from_sizes([4, 5, 3], activation="softmax", output="sigmoid", cost="quadratic", seed=11,
                                     dtype="float64")
     X, y = _data(), np.array([0, 1, 2, 1, 0, 2])
-    monkeypatch.setattr(Softmax, "backward", lambda self, dy: dy * self._a * (1 - self._a))
+    monkeypatch.setattr(Softmax, "backward", lambda self, v, a, dy, need_dx=True: (dy * a * (1 - a), {}))
     assert gradcheck(net, X, y).max_error > 1e-4
 
 

@@ -218,7 +218,8 @@ def test_astype_is_an_independent_copy():
     net64 = net.astype("float64")
     assert net64 is not net and net64.dtype == np.float64
     assert all(p.dtype == np.float64 for p in net64.param_arrays())
-    assert all(g.dtype == np.float64 for g in net64.grad_arrays())
+    _, grads = net64.loss_and_grads(_data(3), [0, 1, 2])
+    assert all(g.dtype == np.float64 for lg in grads for g in lg.values())
     for k, v in net.get_weights().items():
         np.testing.assert_array_equal(net64.get_weights()[k], v.astype(np.float64))
     X = _data(6)
@@ -277,8 +278,9 @@ def test_parameters_are_the_layer_arrays():
     params = net.param_arrays()
     assert params[0] is net.layers[0].W and params[1] is net.layers[0].b
     assert params[2] is net.layers[2].params["W"]
-    net.loss_and_grads(_data(4), [0, 1, 2, 0])
-    assert net.grad_arrays()[0] is net.layers[0].grads["W"]
+    _, grads = net.loss_and_grads(_data(4), [0, 1, 2, 0])
+    assert [g.shape for lg in grads for g in lg.values()] == [p.shape for p in params]
+    assert not any(hasattr(layer, "grads") for layer in net.layers)  # gradients belong to the caller
 
 
 # ------------------------------------------------------------------------------------------ bad input

@@ -22,7 +22,7 @@ def test_fit_mean_std_and_constant_feature():
     assert layer.buffers["mean"].dtype == np.float64
     np.testing.assert_allclose(layer.buffers["mean"], X.mean(axis=0))
     assert layer.buffers["std"][2] == 1.0
-    out = layer.forward(X)
+    out = layer(X)
     np.testing.assert_allclose(out[:, [0, 1, 3]].mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(out[:, [0, 1, 3]].std(axis=0), 1, atol=1e-12)
     np.testing.assert_array_equal(out[:, 2], 0.0)  # constant: no division by zero, no NaN
@@ -32,7 +32,7 @@ def test_nearly_constant_float32_column_is_treated_as_constant():
     X = np.full((1000, 2), 0.1, dtype=np.float32)
     X[:, 0] = np.arange(1000)
     layer = Standardize.fitted(X)
-    assert layer.buffers["std"][1] == 1.0 and np.isfinite(layer.forward(X)).all()
+    assert layer.buffers["std"][1] == 1.0 and np.isfinite(layer(X)).all()
 
 
 def test_empty_set_and_bad_shapes_are_errors():

@@ -340,9 +340,9 @@ class Network:
             if y.shape != (n_out, x.shape[1]):
                 raise ValueError(f"backprop expects y of shape ({n_out}, {x.shape[1]}) or an int label, got {y.shape}")
             T = y.T
-        self.engine.loss_and_grads(x.T, T)
-        return ([d.grads["b"][:, None].copy() for d in self._dense],
-                [d.grads["W"].T.copy() for d in self._dense])
+        _, grads = self.engine.loss_and_grads(x.T, T)
+        dense = [grads[self.engine.layers.index(d)] for d in self._dense]
+        return [g["b"][:, None].copy() for g in dense], [g["W"].T.copy() for g in dense]
 
     def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None):
         """One gradient step on a list of (x, y): w ← (1 − ηλ/n)w − (η/m)Σ∇C_x, as one matrix pass."""
@@ -350,8 +350,8 @@ class Network:
         lmbda = _number(lmbda, "lmbda (the L2 regularization parameter)", positive=False)
         X, T, _ = _stack(mini_batch, self.sizes[0], self.sizes[-1], "mini_batch")
         n = len(X) if n is None else positive_int(n, "n (the training-set size)")
-        self.engine.loss_and_grads(X, T, l2=lmbda, n_train=n)
-        _EngineSGD(eta).step(self.engine.param_arrays(), self.engine.grad_arrays())
+        _, grads = self.engine.loss_and_grads(X, T, l2=lmbda, n_train=n)
+        _EngineSGD(eta).step(self.engine.param_arrays(trainable=True), [g[k] for g in grads for k in g])
 
     def _measure(self, X, T, kind, lmbda=0.0, n_l2=None):
         """(cost with the L2 term, number correct) in one pass where the labels allow."""

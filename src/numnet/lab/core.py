@@ -84,15 +84,9 @@ def _rounded(a, digits=4):
 
 def layer_outputs(net: Network, X):
     """(hidden activations: the input of every Dense layer but the first, output probabilities)."""
-    a = net.prepare_inputs(X)
-    hidden = []
-    with np.errstate(over="ignore", under="ignore"):
-        for layer, nxt in zip(net.layers[:-1], net.layers[1:]):
-            a = layer.forward(a, False, None)
-            if getattr(nxt, "changes_width", False):
-                hidden.append(a)
-        a = net.layers[-1].forward(a, False, None)
-    return hidden, a
+    outputs = net.layer_outputs(net.prepare_inputs(X))
+    hidden = [a for a, nxt in zip(outputs, net.layers[1:]) if getattr(nxt, "changes_width", False)]
+    return hidden, outputs[-1]
 
 
 class _Stream(Callback):
@@ -348,10 +342,10 @@ class Lab:
                                "zero_fraction": float(np.mean(h == 0)),
                                "dead_units": int(np.sum(np.all(h == 0, axis=0)))})
             probe = net.copy()
-            cost = probe.loss_and_grads(X[:500], y[:500], training=False)
+            cost, grads_of = probe.loss_and_grads(X[:500], y[:500], training=False)
             grads = []
-            for i, layer in enumerate(l for l in probe.layers if "W" in l.params):
-                w, g = layer.params["W"], layer.grads["W"]
+            for i, (layer, lg) in enumerate((l, g) for l, g in zip(probe.layers, grads_of) if "W" in l.params):
+                w, g = layer.params["W"], lg["W"]
                 wn, gn = float(np.linalg.norm(w)), float(np.linalg.norm(g))
                 grads.append({"layer": i + 1, "shape": list(w.shape), "weight_norm": wn, "grad_norm": gn,
                               "ratio": gn / wn if wn else None})

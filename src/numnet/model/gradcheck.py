@@ -106,10 +106,12 @@ def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50,
     X = net64.prepare_inputs(X)
 
     def cost():  # a fresh generator with the same seed: stochastic layers draw the same mask every time
-        return net64.loss_and_grads(X, y, l2=l2, n_train=n_train, training=training, rng=np.random.default_rng(seed))
+        return net64.loss_and_grads(X, y, l2=l2, n_train=n_train, training=training, rng=np.random.default_rng(seed))[0]
 
-    scale = max(1.0, abs(cost()))
-    analytic = [(layer, k, layer.grads[k].copy()) for layer, k in net64.trainable_parameters()]
+    c, grads = net64.loss_and_grads(X, y, l2=l2, n_train=n_train, training=training, rng=np.random.default_rng(seed))
+    scale = max(1.0, abs(c))
+    analytic = [(layer, k, grads[i][k].copy()) for i, layer in enumerate(net64.layers) if layer.trainable
+                for k in layer.params]
     rng = np.random.default_rng(seed)
     errors, absolute, checked = {}, [], 0
     for layer, k, g in analytic:

@@ -38,8 +38,23 @@ def _missing(Y):
     return missing if xp is not np or missing.any() else None
 
 
+def _total(terms):
+    """Σ terms: a scalar for one network (a host float or 0-d device array); one sum per member (K,) when the
+    outputs carry a population axis (…, n, outputs)."""
+    if terms.ndim <= 2:
+        return to_scalar(array_module(terms).sum(terms))
+    return terms.sum(axis=(-2, -1))
+
+
+def _n(a) -> int:
+    """The number of examples: the batch axis, −2 (a population's outputs are (K, n, outputs))."""
+    return a.shape[-2]
+
+
 def _masked_sum(terms, missing):
     """Σ terms over the labelled entries (NumPy's where= reduction; a select then a sum where it has none)."""
+    if terms.ndim > 2:
+        return array_module(terms).where(missing, 0, terms).sum(axis=(-2, -1))
     if array_module(terms) is np:
         return np.sum(terms, where=~missing)
     return array_module(terms).where(missing, 0, terms).sum()
@@ -69,7 +84,7 @@ class Cost:
     def delta(self, a, Y):
         """∂C/∂z at the output when `fuses` holds: (a − Y)/n."""
         delta = a - Y
-        delta *= 1 / len(a)
+        delta *= 1 / _n(a)
         return delta
 
     def __repr__(self):
@@ -92,11 +107,13 @@ class QuadraticCost(Cost):
 
     def value(self, a, Y, z=None):
         d = a - Y
+        if d.ndim > 2:
+            return 0.5 * (d * d).sum(axis=(-2, -1)) / _n(a)
         return 0.5 * to_scalar(array_module(d).vdot(d, d)) / len(a)
 
     def grad(self, a, Y):
         g = a - Y
-        g *= 1 / len(a)
+        g *= 1 / _n(a)
         return g
 
 
@@ -116,11 +133,11 @@ class CrossEntropyCost(Cost):
             Y = xp.where(missing, 0, Y)
             terms = (_softplus(z) - Y * z) if z is not None else -(
                 Y * xp.log(xp.maximum(a, _tiny(a))) + (1 - Y) * xp.log(xp.maximum(1 - a, _tiny(a))))
-            return to_scalar(_masked_sum(terms, missing)) / len(a)
+            return to_scalar(_masked_sum(terms, missing)) / _n(a)
         if z is not None:
-            return to_scalar(xp.sum(_softplus(z) - Y * z)) / len(a)
+            return _total(_softplus(z) - Y * z) / _n(a)
         eps = _tiny(a)
-        return -to_scalar(xp.sum(Y * xp.log(xp.maximum(a, eps)) + (1 - Y) * xp.log(xp.maximum(1 - a, eps)))) / len(a)
+        return -_total(Y * xp.log(xp.maximum(a, eps)) + (1 - Y) * xp.log(xp.maximum(1 - a, eps))) / _n(a)
 
     def grad(self, a, Y):
         xp = array_module(a)
@@ -128,8 +145,8 @@ class CrossEntropyCost(Cost):
         a = xp.clip(a, eps, 1 - eps)
         missing = _missing(Y)
         if missing is not None:
-            return xp.where(missing, 0, (a - xp.where(missing, 0, Y)) / (a * (1 - a)) / len(a)).astype(a.dtype)
-        return (a - Y) / (a * (1 - a)) / len(a)
+            return xp.where(missing, 0, (a - xp.where(missing, 0, Y)) / (a * (1 - a)) / _n(a)).astype(a.dtype)
+        return (a - Y) / (a * (1 - a)) / _n(a)
 
     def delta(self, a, Y):
         missing = _missing(Y)
@@ -137,7 +154,7 @@ class CrossEntropyCost(Cost):
             return super().delta(a, Y)
         xp = array_module(a)
         delta = xp.where(missing, 0, a - xp.where(missing, 0, Y)).astype(a.dtype)
-        delta *= 1 / len(a)
+        delta *= 1 / _n(a)
         return delta
 
 
@@ -153,13 +170,13 @@ class LogLikelihoodCost(Cost):
     def value(self, a, Y, z=None):
         xp = array_module(a)
         if z is not None:
-            m = z.max(axis=1, keepdims=True)
-            lse = m + xp.log(xp.exp(z - m).sum(axis=1, keepdims=True))
-            return to_scalar(xp.sum(Y * (lse - z))) / len(a)
-        return -to_scalar(xp.sum(Y * xp.log(xp.maximum(a, _tiny(a))))) / len(a)
+            m = z.max(axis=-1, keepdims=True)
+            lse = m + xp.log(xp.exp(z - m).sum(axis=-1, keepdims=True))
+            return _total(Y * (lse - z)) / _n(a)
+        return -_total(Y * xp.log(xp.maximum(a, _tiny(a)))) / _n(a)
 
     def grad(self, a, Y):
-        return -Y / array_module(a).maximum(a, _tiny(a)) / len(a)
+        return -Y / array_module(a).maximum(a, _tiny(a)) / _n(a)
 
 
 def make_cost(cost) -> Cost:

@@ -1,80 +1,141 @@
-"""Layers: each owns `forward` and `backward`, and keeps its parameters and their gradients side by side.
+"""Layers: each owns `forward` and `backward`, and computes from the parameters and inputs it is given.
 
-Examples are rows. A Dense layer computes Z = A_prev @ W + b (W of shape (n_in, n_out)), the row form of the
-book's z^l = w^l a^(l-1) + b^l; an activation layer computes A = σ(Z). `backward(dA)` receives ∂C/∂output
-and returns ∂C/∂input, filling `grads` in place. Parameters are updated in place by optimizers and are never
-rebound, so `layer.params["W"] is layer.W` always holds.
+A layer is a description (its constructor arguments, `config()`, and the per-example shapes it takes and gives:
+`input_shape`, `output_shape(shape)`) plus the arrays a network binds to it (`params`, trained; `buffers`, saved
+but not trained, such as batch-norm statistics). Its computation is explicit about state:
 
-A layer tells the network what it needs through attributes, never through its type: `input_size` (the width
-it expects, None for any), `changes_width`, `decay` (what L2 shrinks), `trainable` (False freezes it: no
-update, no weight gradient), `unbounded_output` (real-valued targets fit its output), `hidden_unit` (it replaces
-Dense + activation in `Network.from_sizes`, as Maxout does), `fuses_sgd` (it offers `backward_sgd`, its backward
-pass with a plain-SGD step folded in, used with `FusedSGD`). Randomness arrives through `forward(x, training, rng)`.
+    y, cache = layer.forward(v, x, training=False, rng=None)      # v: the layer's variables (params + buffers)
+    dx, grads = layer.backward(v, cache, dy, need_dx=True)         # grads: name -> array (or a lazy Product)
+
+so the caches and the gradients belong to whoever runs the pass (the network's pass, the trainer), never to
+the layer object. `layer(x)` runs it on its own variables (inference). Examples are rows: a Dense layer
+computes Z = A_prev @ W + b (W of shape (n_in, n_out)), the row form of the book's z^l = w^l a^(l−1) + b^l.
+
+Population axis: every variable may carry a leading axis of K members (W of shape (K, n_in, n_out), b of
+shape (K, n_out)), with inputs (K, n, ...) or (n, ...) shared by all members: the same code trains K networks
+as batched products. A layer tells the network what it needs through attributes, never through its type:
+`decay` (what L2 shrinks), `trainable` (False freezes it), `changes_width`, `unbounded_output`, `hidden_unit`,
+`stateful` (its training pass returns new buffers: `updates(cache)`).
 
 Every layer computes with the array module of its input (`array_module(x)`: NumPy, or CuPy for a network
-placed on the GPU with `Network.to("cuda")`), so the same code serves both devices.
+placed on the GPU with `Network.to("cuda")`), so the same code serves every device.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ..utils.backend import array_module, device_generator
-from ..utils.blas import gemm_for
 from ..utils.checks import number, positive_int
 from ..utils.registry import Registry
 from .initializers import initialize
 
-#: weights with fewer entries take the fused SGD step without gemm: they fit in cache, so folding saves no memory
-#: traffic, and the ctypes call costs more than it saves (measured: a 100×10 layer at batch 128, 10 µs against 6)
-GEMM_MIN_SIZE = 1 << 16
 LAYERS = Registry("layer")
 ACTIVATIONS = Registry("activation", parent=LAYERS)
 register = LAYERS.register
 
 
-class Layer:
-    """Base layer. `params`/`grads` map the same names to arrays; `decay` names the parameters L2 shrinks.
+def transpose(a):
+    """The matrix transpose of the last two axes (a.T for one network, per member for a population)."""
+    return a.T if a.ndim == 2 else a.swapaxes(-1, -2)
 
-    Layers with parameters take `backward(dy, need_dx=True)`: the network passes need_dx=False to the lowest
-    trainable layer, whose input gradient nobody uses.
-    """
+
+def rows(v, x):
+    """A per-feature vector (n,) or population of them (K, n) shaped to broadcast over x's rows (…, m, n)."""
+    return v if v.ndim == 1 else v.reshape(v.shape[:-1] + (1,) * (x.ndim - v.ndim) + v.shape[-1:])
+
+
+class Product:
+    """A weight gradient left as the product a @ b, evaluated by whoever consumes it: materialised into a
+    gradient array (`value`), or folded into an optimizer's step (FusedSGD: one gemm accumulating into W).
+    `decay` is L2's (λ/n) on this parameter: the gradient is a @ b + decay·param."""
+
+    __slots__ = ("a", "b", "decay", "param")
+
+    def __init__(self, a, b):
+        self.a, self.b, self.decay, self.param = a, b, 0.0, None
+
+    def value(self, out=None):
+        """a @ b (+ decay·param), written into `out` when given (shaped like the parameter)."""
+        g = array_module(self.b).matmul(self.a, self.b, out=out)
+        if self.decay:
+            g += self.decay * self.param
+        return g
+
+
+class Layer:
+    """Base layer: a description with `forward(v, x, ...)` / `backward(v, cache, dy, ...)` (see the module
+    docstring), `params` (trained) and `buffers` (saved, not trained) bound by the network."""
 
     name = "layer"
     decay: tuple[str, ...] = ()
     changes_width = False  # True for layers whose output width is a new size of the network (Dense)
     unbounded_output = False  # True when outputs may be any real number (Dense, identity): real-valued targets fit
-    #: True when the layer offers `backward_sgd(dy, lr, l2_scale, need_dx)`: its backward pass and a plain-SGD
-    #: step of its parameters in one (an optimizer with `fused_rate` lets the network use it)
-    fuses_sgd = False
+    stateful = False  # True when a training pass returns new buffers (`updates(cache)`: batch-norm statistics)
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}  # saved with the model, not trained (batch-norm statistics)
         self.trainable = True
 
+    # ---------------------------------------------------------------- shapes
     @property
-    def input_size(self) -> int | None:
-        """The input width this layer requires, or None when it takes any width."""
+    def input_shape(self) -> tuple | None:
+        """The per-example input shape this layer requires, or None when it takes any."""
         return None
 
-    def forward(self, x, training=False, rng=None):
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """The per-example output shape for `input_shape` (activations keep it); raises if they do not chain."""
+        required = self.input_shape
+        if required is not None and tuple(input_shape) != tuple(required):
+            raise ValueError(f"layer sizes do not chain: {self!r} expects inputs of shape {tuple(required)} but "
+                             f"receives {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    @property
+    def input_size(self) -> int | None:
+        """The number of input features (the product of `input_shape`), or None when any shape fits."""
+        shape = self.input_shape
+        return None if shape is None else math.prod(shape)
+
+    def output_size(self, n_in: int) -> int:
+        """`output_shape` for flat inputs of width n_in, as a width."""
+        return math.prod(self.output_shape((n_in,)))
+
+    # ---------------------------------------------------------------- computation
+    @property
+    def variables(self) -> dict:
+        """The layer's own arrays, params and buffers in one mapping (what `forward` takes as `v`)."""
+        return {**self.params, **self.buffers} if self.buffers else self.params
+
+    def forward(self, v, x, training=False, rng=None):
+        """(y, cache): the output for input x and what `backward` needs. `rng` feeds stochastic layers."""
         raise NotImplementedError
 
-    def backward(self, dy):
+    def backward(self, v, cache, dy, need_dx=True):
+        """(dx, grads): ∂C/∂x (None when need_dx is False) and {name: ∂C/∂param} given dy = ∂C/∂y."""
         raise NotImplementedError
 
+    def updates(self, cache) -> dict:
+        """New buffer values after a training pass (stateful layers)."""
+        return {}
+
+    def __call__(self, x):
+        """The layer's output on its own variables, in inference mode."""
+        return self.forward(self.variables, x)[0]
+
+    def check_state(self) -> None:
+        """Raise ValueError when a loaded buffer is out of its range (e.g. a negative variance)."""
+
+    # ---------------------------------------------------------------- description
     def config(self) -> dict:
         """Constructor arguments, JSON-serialisable; `type(self)(**config())` rebuilds the layer's shape."""
         return {}
 
-    def output_size(self, n_in: int) -> int:
-        """Width of the output given the input width (activations keep it); raises if they do not chain."""
-        return n_in
-
     def set_dtype(self, dtype) -> None:
-        """Cast parameters, gradients and buffers to `dtype` (used by `Network.astype`)."""
-        for store in (self.params, self.grads, self.buffers):
+        """Cast parameters and buffers to `dtype` (used by `Network.astype`)."""
+        for store in (self.params, self.buffers):
             for k, v in store.items():
                 store[k] = v.astype(dtype)
 
@@ -85,13 +146,13 @@ class Layer:
 
 @register
 class Dense(Layer):
-    """Fully connected layer: Z = X @ W + b.  Backward: dW = Xᵀ dZ, db = Σ_rows dZ, dX = dZ Wᵀ."""
+    """Fully connected layer: Z = X @ W + b.  Backward: dW = Xᵀ dZ (left as a Product), db = Σ_rows dZ,
+    dX = dZ Wᵀ."""
 
     name = "dense"
     decay = ("W",)
     changes_width = True
     unbounded_output = True
-    fuses_sgd = True
 
     def __init__(self, n_in, n_out, init="default", bias=True, bias_init=None, seed=None, rng=None, dtype="float32"):
         super().__init__()
@@ -107,15 +168,16 @@ class Dense(Layer):
             rng = np.random.default_rng(seed)
         W, b = initialize(init, self.n_in, self.n_out, rng, dtype, self.bias_init)
         self.params["W"] = W
-        self.grads["W"] = np.zeros_like(W)
         if self.bias:
             self.params["b"] = b
-            self.grads["b"] = np.zeros_like(b)
-        self._x = None
 
     @property
-    def input_size(self):
-        return self.n_in
+    def input_shape(self):
+        return (self.n_in,)
+
+    def output_shape(self, input_shape):
+        super().output_shape(input_shape)
+        return (self.n_out,)
 
     @property
     def W(self):
@@ -125,50 +187,19 @@ class Dense(Layer):
     def b(self):
         return self.params.get("b")
 
-    def forward(self, x, training=False, rng=None):
-        self._x = x
-        z = x @ self.params["W"]
+    def forward(self, v, x, training=False, rng=None):
+        z = x @ v["W"]
         if self.bias:
-            z += self.params["b"]
-        return z
+            z += rows(v["b"], z)
+        return z, x
 
-    def backward(self, dz, need_dx=True):
+    def backward(self, v, x, dz, need_dx=True):
+        grads = {}
         if self.trainable:
-            xp = array_module(dz)
-            xp.matmul(self._x.T, dz, out=self.grads["W"])
+            grads["W"] = Product(transpose(x), dz)
             if self.bias:
-                xp.sum(dz, axis=0, out=self.grads["b"])
-        return dz @ self.params["W"].T if need_dx else None
-
-    def backward_sgd(self, dz, lr, l2_scale=0.0, need_dx=True):
-        """Backward and the plain-SGD step in one pass over W: dX = dZ Wᵀ (from W before the step), then
-        W ← (1 − α·l2_scale)·W − α·XᵀdZ and b ← b − α·Σ_rows dZ. On NumPy arrays (W of at least GEMM_MIN_SIZE
-        entries) the W update is one gemm of NumPy's BLAS accumulating into W (β = 1 − α·l2_scale), with no
-        pass of its own. dW is never stored: `grads["W"]` is left as it was (`grads["b"]` is filled). Equal to
-        `backward` + `SGD.step` within float rounding (the gemm rounds α·XᵀdZ + W once)."""
-        W, x = self.params["W"], self._x
-        xp = array_module(dz)
-        dx = dz @ W.T if need_dx else None
-        keep = 1.0 - lr * l2_scale
-        gemm = gemm_for(W, x.T, dz) if W.size >= GEMM_MIN_SIZE else None
-        if gemm is not None:
-            gemm(-lr, x.T, dz, keep, W)
-        else:  # small W, other array modules (CuPy), dtypes or layouts: the same formula with a temporary
-            step = x.T @ dz
-            step *= lr
-            if keep != 1.0:
-                W *= keep
-            W -= step
-        if self.bias:
-            db = xp.sum(dz, axis=0, out=self.grads["b"])
-            self.params["b"] -= lr * db
-        return dx
-
-    def output_size(self, n_in):
-        if n_in != self.n_in:
-            raise ValueError(f"layer sizes do not chain: {type(self).__name__} expects {self.n_in} inputs but "
-                             f"receives {n_in}")
-        return self.n_out
+                grads["b"] = dz.sum(axis=-2)
+        return (dz @ transpose(v["W"]) if need_dx else None), grads
 
     def config(self):
         extra = {} if self.bias_init is None else {"bias_init": self.bias_init}
@@ -193,18 +224,16 @@ class Sigmoid(Activation):
     name = "sigmoid"
     output_range = (0.0, 1.0)
 
-    def forward(self, x, training=False, rng=None):
+    def forward(self, v, x, training=False, rng=None):
         xp = array_module(x)
         a = xp.negative(x)
         xp.exp(a, out=a)
         a += 1
         xp.reciprocal(a, out=a)
-        self._a = a
-        return a
+        return a, a
 
-    def backward(self, dy):
-        a = self._a
-        return dy * a * (1 - a)
+    def backward(self, v, a, dy, need_dx=True):
+        return dy * a * (1 - a), {}
 
 
 @ACTIVATIONS.register
@@ -214,13 +243,12 @@ class Tanh(Activation):
     name = "tanh"
     output_range = (-1.0, 1.0)
 
-    def forward(self, x, training=False, rng=None):
-        self._a = array_module(x).tanh(x)
-        return self._a
+    def forward(self, v, x, training=False, rng=None):
+        a = array_module(x).tanh(x)
+        return a, a
 
-    def backward(self, dy):
-        a = self._a
-        return dy * (1 - a * a)
+    def backward(self, v, a, dy, need_dx=True):
+        return dy * (1 - a * a), {}
 
 
 @ACTIVATIONS.register
@@ -230,12 +258,12 @@ class ReLU(Activation):
     name = "relu"
     output_range = (0.0, np.inf)
 
-    def forward(self, x, training=False, rng=None):
-        self._a = array_module(x).maximum(x, 0)
-        return self._a
+    def forward(self, v, x, training=False, rng=None):
+        a = array_module(x).maximum(x, 0)
+        return a, a
 
-    def backward(self, dy):
-        return dy * (self._a > 0)
+    def backward(self, v, a, dy, need_dx=True):
+        return dy * (a > 0), {}
 
 
 @ACTIVATIONS.register
@@ -248,12 +276,12 @@ class LeakyReLU(Activation):
         super().__init__()
         self.alpha = number(alpha, "LeakyReLU alpha", 0.0, 1.0, high_open=True)
 
-    def forward(self, x, training=False, rng=None):
-        self._pos = x > 0
-        return array_module(x).where(self._pos, x, x * self.alpha)
+    def forward(self, v, x, training=False, rng=None):
+        pos = x > 0
+        return array_module(x).where(pos, x, x * self.alpha), pos
 
-    def backward(self, dy):
-        return array_module(dy).where(self._pos, dy, dy * self.alpha)
+    def backward(self, v, pos, dy, need_dx=True):
+        return array_module(dy).where(pos, dy, dy * self.alpha), {}
 
     def config(self):
         return {"alpha": self.alpha}
@@ -269,14 +297,15 @@ class ELU(Activation):
         super().__init__()
         self.alpha = number(alpha, "ELU alpha", 0.0, np.inf, low_open=True, high_open=True)
 
-    def forward(self, x, training=False, rng=None):
+    def forward(self, v, x, training=False, rng=None):
         xp = array_module(x)
-        self._pos = x > 0
-        self._a = xp.where(self._pos, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
-        return self._a
+        pos = x > 0
+        a = xp.where(pos, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
+        return a, (pos, a)
 
-    def backward(self, dy):
-        return array_module(dy).where(self._pos, dy, dy * (self._a + self.alpha))
+    def backward(self, v, cache, dy, need_dx=True):
+        pos, a = cache
+        return array_module(dy).where(pos, dy, dy * (a + self.alpha)), {}
 
     def config(self):
         return {"alpha": self.alpha}
@@ -290,16 +319,14 @@ class Softmax(Activation):
     name = "softmax"
     hidden = False
 
-    def forward(self, x, training=False, rng=None):
-        a = x - x.max(axis=1, keepdims=True)
+    def forward(self, v, x, training=False, rng=None):
+        a = x - x.max(axis=-1, keepdims=True)
         array_module(a).exp(a, out=a)
-        a /= a.sum(axis=1, keepdims=True)
-        self._a = a
-        return a
+        a /= a.sum(axis=-1, keepdims=True)
+        return a, a
 
-    def backward(self, dy):
-        a = self._a
-        return a * (dy - (dy * a).sum(axis=1, keepdims=True))
+    def backward(self, v, a, dy, need_dx=True):
+        return a * (dy - (dy * a).sum(axis=-1, keepdims=True)), {}
 
 
 @ACTIVATIONS.register(aliases=("linear",))
@@ -310,11 +337,11 @@ class Identity(Activation):
     hidden = False
     unbounded_output = True
 
-    def forward(self, x, training=False, rng=None):
-        return x
+    def forward(self, v, x, training=False, rng=None):
+        return x, None
 
-    def backward(self, dy):
-        return dy
+    def backward(self, v, cache, dy, need_dx=True):
+        return dy, {}
 
 
 @register
@@ -327,25 +354,23 @@ class Dropout(Layer):
     def __init__(self, keep_prob=0.5):
         super().__init__()
         self.keep_prob = number(keep_prob, "Dropout keep_prob", 0.0, 1.0, low_open=True)
-        self._mask = None
 
-    def forward(self, x, training=False, rng=None):
+    def forward(self, v, x, training=False, rng=None):
         """The mask is drawn from `rng` (the trainer's generator; a fresh one when None). On a device the mask
         comes from a device generator (a host `rng` seeds one: see `device_generator`), so GPU dropout masks
-        differ from CPU ones for the same seed; CPU masks are unchanged."""
+        differ from CPU ones for the same seed; CPU masks are unchanged. A population draws one mask per
+        member (the mask has x's shape)."""
         if not training or self.keep_prob == 1.0:
-            self._mask = None
-            return x
+            return x, None
         if rng is None:
             rng = np.random.default_rng()
         rng = device_generator(rng, array_module(x))
-        keep = rng.random(x.shape, dtype=x.dtype) < self.keep_prob
-        self._mask = keep.astype(x.dtype)
-        self._mask *= 1 / self.keep_prob
-        return x * self._mask
+        mask = (rng.random(x.shape, dtype=x.dtype) < self.keep_prob).astype(x.dtype)
+        mask *= 1 / self.keep_prob
+        return x * mask, mask
 
-    def backward(self, dy):
-        return dy if self._mask is None else dy * self._mask
+    def backward(self, v, mask, dy, need_dx=True):
+        return (dy if mask is None else dy * mask), {}
 
     def config(self):
         return {"keep_prob": self.keep_prob}
@@ -355,13 +380,15 @@ class Dropout(Layer):
 class BatchNorm(Layer):
     """Batch normalisation of z before the activation: ẑ = (z − μ_B)/√(σ²_B + ε), out = γ ẑ + β.
 
-    Training uses the mini-batch statistics and updates exponentially weighted running averages
-    (running = momentum·running + (1 − momentum)·batch); inference uses the running averages, so a single
-    example works. γ, β are learned; L2 does not decay them. A frozen (trainable = False) BatchNorm normalises
-    with its running averages in training too, so fine-tuning around it leaves its statistics as they were.
+    Training uses the mini-batch statistics and returns new exponentially weighted running averages
+    (running = momentum·running + (1 − momentum)·batch, see `updates`); inference uses the running averages,
+    so a single example works. γ, β are learned; L2 does not decay them. A frozen (trainable = False)
+    BatchNorm normalises with its running averages in training too, so fine-tuning around it leaves its
+    statistics as they were.
     """
 
     name = "batch_norm"
+    stateful = True
 
     def __init__(self, n, momentum=0.9, eps=1e-5, dtype="float32"):
         super().__init__()
@@ -370,55 +397,58 @@ class BatchNorm(Layer):
         self.eps = number(eps, "BatchNorm eps", 0.0, np.inf, low_open=True, high_open=True)
         self.params["gamma"] = np.ones(self.n, dtype=dtype)
         self.params["beta"] = np.zeros(self.n, dtype=dtype)
-        self.grads["gamma"] = np.zeros(self.n, dtype=dtype)
-        self.grads["beta"] = np.zeros(self.n, dtype=dtype)
         self.buffers["running_mean"] = np.zeros(self.n, dtype=dtype)
         self.buffers["running_var"] = np.ones(self.n, dtype=dtype)
 
     @property
-    def input_size(self):
-        return self.n
+    def input_shape(self):
+        return (self.n,)
 
-    def forward(self, x, training=False, rng=None):
-        gamma, beta = self.params["gamma"], self.params["beta"]
+    def forward(self, v, x, training=False, rng=None):
+        """Statistics over the batch axis (−2), per member in a population."""
+        updates = None
         if training and self.trainable:
-            if x.shape[0] < 2:
+            if x.shape[-2] < 2:
                 raise ValueError("BatchNorm needs at least 2 examples per training batch (batch_size >= 2)")
-            mu = x.mean(axis=0)
-            xc = x - mu
-            var = (xc * xc).mean(axis=0)
+            mu = x.mean(axis=-2)
+            xc = x - rows(mu, x)
+            var = (xc * xc).mean(axis=-2)
             m = self.momentum
-            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
-            rm *= m
-            rm += (1 - m) * mu
-            rv *= m
-            rv += (1 - m) * var
+            updates = {"running_mean": v["running_mean"] * m + (1 - m) * mu,
+                       "running_var": v["running_var"] * m + (1 - m) * var}
         else:
-            mu, var = self.buffers["running_mean"], self.buffers["running_var"]
-            xc = x - mu
-        inv_std = 1 / array_module(x).sqrt(var + self.eps)
+            mu, var = v["running_mean"], v["running_var"]
+            xc = x - rows(mu, x)
+        inv_std = rows(1 / array_module(x).sqrt(var + self.eps), x)
         xhat = xc * inv_std
-        self._xhat, self._inv_std, self._batch_stats = xhat, inv_std, bool(training)
-        return xhat * gamma + beta
+        return xhat * rows(v["gamma"], x) + rows(v["beta"], x), (xhat, inv_std, bool(training), updates)
 
-    def backward(self, dy, need_dx=True):
-        xhat, inv_std = self._xhat, self._inv_std
+    def updates(self, cache):
+        return cache[3] or {}
+
+    def backward(self, v, cache, dy, need_dx=True):
+        xhat, inv_std, batch_stats, _ = cache
+        grads = {}
         if self.trainable:
-            xp = array_module(dy)
-            xp.sum(dy * xhat, axis=0, out=self.grads["gamma"])
-            xp.sum(dy, axis=0, out=self.grads["beta"])
+            grads["gamma"] = (dy * xhat).sum(axis=-2)
+            grads["beta"] = dy.sum(axis=-2)
         if not need_dx:
-            return None
-        dxhat = dy * self.params["gamma"]
-        if not self._batch_stats:  # inference: μ and σ² are constants (running averages), so dx = dxhat/√(σ² + ε)
-            return dxhat * inv_std
+            return None, grads
+        dxhat = dy * rows(v["gamma"], dy)
+        if not batch_stats:  # inference: μ and σ² are constants (running averages), so dx = dxhat/√(σ² + ε)
+            return dxhat * inv_std, grads
         # dx = (1/m)·inv_std·(m·dxhat − Σdxhat − xhat·Σ(dxhat·xhat))
-        return inv_std * (dxhat - dxhat.mean(axis=0) - xhat * (dxhat * xhat).mean(axis=0))
+        return inv_std * (dxhat - dxhat.mean(axis=-2, keepdims=True)
+                          - xhat * (dxhat * xhat).mean(axis=-2, keepdims=True)), grads
 
-    def output_size(self, n_in):
-        if n_in != self.n:
-            raise ValueError(f"layer sizes do not chain: BatchNorm({self.n}) receives {n_in} inputs")
-        return n_in
+    def check_state(self):
+        var = np.asarray(self.buffers["running_var"])
+        if not (var >= 0).all():
+            raise ValueError("batch_norm running_var holds negative values")
+        with np.errstate(divide="ignore"):
+            if not np.isfinite(1 / np.sqrt(var + var.dtype.type(self.eps))).all():
+                raise ValueError(f"batch_norm eps {self.eps} is too small for a zero running_var in {var.dtype} "
+                                 "(1/sqrt(var + eps) is infinite)")
 
     def config(self):
         return {"n": self.n, "momentum": self.momentum, "eps": self.eps}

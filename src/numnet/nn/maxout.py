@@ -14,8 +14,8 @@ from .layers import Dense, register
 
 @register
 class Maxout(Dense):
-    """Z = X W + b reshaped (n, n_out, pieces); out = max over pieces.  Backward routes dY to the winning piece:
-    dZ = dY at the argmax, 0 elsewhere; then Dense's dW = Xᵀ dZ, db = Σ_rows dZ, dX = dZ Wᵀ."""
+    """Z = X W + b reshaped (…, n, n_out, pieces); out = max over pieces.  Backward routes dY to the winning
+    piece: dZ = dY at the argmax, 0 elsewhere; then Dense's dW = Xᵀ dZ, db = Σ_rows dZ, dX = dZ Wᵀ."""
 
     name = "maxout"
     hidden_unit = True  # Network.from_sizes(activation="maxout") builds it in place of Dense + activation
@@ -25,25 +25,19 @@ class Maxout(Dense):
         super().__init__(n_in, positive_int(n_out, "Maxout n_out") * self.pieces, init=init, bias=True,
                          bias_init=bias_init, seed=seed, rng=rng, dtype=dtype)
         self.n_out = int(n_out)  # the affine part is n_out·pieces wide; the layer's output is n_out
-        self._arg = None
 
-    def forward(self, x, training=False, rng=None):
-        z = (x @ self.params["W"] + self.params["b"]).reshape(len(x), self.n_out, self.pieces)
-        self._x = x
-        self._arg = z.argmax(axis=2)[..., None]
-        return array_module(z).take_along_axis(z, self._arg, axis=2)[..., 0]
+    def forward(self, v, x, training=False, rng=None):
+        z, _ = super().forward(v, x, training, rng)
+        z = z.reshape(z.shape[:-1] + (self.n_out, self.pieces))
+        arg = z.argmax(axis=-1)[..., None]
+        return array_module(z).take_along_axis(z, arg, axis=-1)[..., 0], (x, arg)
 
-    def _dz(self, dy):
+    def backward(self, v, cache, dy, need_dx=True):
         """dY at the winning piece, 0 elsewhere (a select, not a scatter: CuPy has no put_along_axis)."""
+        x, arg = cache
         xp = array_module(dy)
-        dz = xp.where(xp.arange(self.pieces) == self._arg, dy[..., None], xp.zeros((), dtype=dy.dtype))
-        return dz.reshape(len(dy), -1)
-
-    def backward(self, dy, need_dx=True):
-        return super().backward(self._dz(dy), need_dx)
-
-    def backward_sgd(self, dy, lr, l2_scale=0.0, need_dx=True):
-        return super().backward_sgd(self._dz(dy), lr, l2_scale, need_dx)
+        dz = xp.where(xp.arange(self.pieces) == arg, dy[..., None], xp.zeros((), dtype=dy.dtype))
+        return super().backward(v, x, dz.reshape(dy.shape[:-1] + (-1,)), need_dx)
 
     def config(self):
         extra = {} if self.bias_init is None else {"bias_init": self.bias_init}

@@ -32,8 +32,8 @@ class Standardize(Layer):
         return cls(X.shape[1], dtype=dtype).fit(X)
 
     @property
-    def input_size(self):
-        return self.n
+    def input_shape(self):
+        return (self.n,)
 
     def fit(self, X) -> "Standardize":
         """μ = mean of X's rows, σ = their standard deviation (1 where a feature is constant), in float64."""
@@ -50,16 +50,16 @@ class Standardize(Layer):
             self.buffers[k] = to_device(v.astype(self.buffers[k].dtype), device_of(self.buffers[k]))
         return self
 
-    def forward(self, x, training=False, rng=None):
-        return (x - self.buffers["mean"]) / self.buffers["std"]
+    def forward(self, v, x, training=False, rng=None):
+        return (x - v["mean"]) / v["std"], None
 
-    def backward(self, dy):
-        return dy / self.buffers["std"]
+    def backward(self, v, cache, dy, need_dx=True):
+        return dy / v["std"], {}
 
-    def output_size(self, n_in):
-        if n_in != self.n:
-            raise ValueError(f"layer sizes do not chain: Standardize({self.n}) receives {n_in} inputs")
-        return n_in
+    def check_state(self):
+        std = np.asarray(self.buffers["std"])
+        if not (std > 0).all():
+            raise ValueError("standardize std must be positive (a zero or negative std divides by zero)")
 
     def config(self):
         return {"n": self.n}

@@ -47,7 +47,8 @@ def lr_find(net, optimizer, X, y, *, batch_size=64, lr_min=1e-6, lr_max=10.0, st
     Y, _ = net.prepare_targets(y, len(X))
     n = len(X)
     rng = np.random.default_rng(seed)
-    params, grads = net.param_arrays(trainable=True), net.grad_arrays(trainable=True)
+    params = net.param_arrays(trainable=True)
+    state = optimizer.init(params)
     growth = (lr_max / lr_min) ** (1 / (steps - 1))
     rates, costs, smoothed = [], [], []
     avg, best, order, pos = 0.0, math.inf, rng.permutation(n), 0
@@ -59,10 +60,10 @@ def lr_find(net, optimizer, X, y, *, batch_size=64, lr_min=1e-6, lr_max=10.0, st
         pos += batch_size
         optimizer.lr = lr
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # the sweep is meant to blow up
-            c = net.backprop(X.take(idx, axis=0), Y.take(idx, axis=0), True, rng, l2, n)
+            c, grads = net.backprop(X.take(idx, axis=0), Y.take(idx, axis=0), True, rng, l2, n)
         if not math.isfinite(c):
             break
-        optimizer.step(params, grads)
+        optimizer.step(params, grads, state)
         avg = beta * avg + (1 - beta) * c
         s = avg / (1 - beta ** (i + 1))
         rates.append(lr)

@@ -147,7 +147,8 @@ class LearningRateSchedule(Callback):
         return self.schedule.stopped
 
     def on_epoch_begin(self, trainer, epoch):
-        trainer.optimizer.lr = float(self.schedule.lr(epoch - 1, self.lr0))
+        lr = self.schedule.lr(epoch - 1, self.lr0)
+        trainer.optimizer.lr = float(lr) if np.ndim(lr) == 0 else lr  # a population's rates stay K values
 
     def on_epoch_end(self, trainer, epoch, logs):
         if logs.get("val_accuracy") is not None:

@@ -54,8 +54,8 @@ class GradientHealth(Callback):
         self._ratio = {}
 
     def on_batch_end(self, trainer, batch, cost):
-        for j, (_, layer, k) in enumerate(self._watched):
-            self._sums[j] += array_module(layer.grads[k]).linalg.norm(layer.grads[k])
+        for j, g in enumerate(trainer.grads):  # the step's gradients, in the order of the watched parameters
+            self._sums[j] += array_module(g).linalg.norm(g)
         self._batches += 1
         if self._before is not None:  # the epoch's first step: ‖θ_after − θ_before‖ / ‖θ_before‖
             for (key, layer, k), old in zip(self._watched, self._before):
@@ -77,11 +77,11 @@ class GradientHealth(Callback):
         norms = {key: float(s / max(self._batches, 1)) for (key, _, _), s in zip(self._watched, self._sums)}
         record = {"epoch": epoch, "grad_norm": norms, "update_ratio": dict(self._ratio), "dead_fraction": {},
                   "saturated_fraction": {}, "warnings": []}
-        a = trainer.X[:self.probe]
-        xp = array_module(a)
+        probe = trainer.X[:self.probe]
+        xp = array_module(probe)
+        outputs = net.layer_outputs(probe)
         with np.errstate(over="ignore", under="ignore"):
-            for i, layer in enumerate(net.layers[:-1]):  # hidden layers: the output layer may saturate
-                a = layer.forward(a)
+            for i, (layer, a) in enumerate(zip(net.layers[:-1], outputs)):  # hidden layers: the output may saturate
                 bounds = getattr(layer, "output_range", None)
                 if bounds is None:
                     continue
@@ -91,7 +91,7 @@ class GradientHealth(Callback):
                 else:
                     m = self.margin * (high - low)
                     record["saturated_fraction"][str(i)] = float(xp.mean((a <= low + m) | (a >= high - m)))
-        self._diagnose(record, net, len(a))
+        self._diagnose(record, net, len(probe))
         self.records.append(record)
 
     def _diagnose(self, record, net, n_probe):

@@ -6,7 +6,7 @@ otherwise), then for each mini-batch: gather its examples, optionally augment th
 stochastic gradient descent, batch_size=n is full-batch gradient descent.
 
 The model is used only through its public interface (prepare_inputs, prepare_targets, backprop, measure,
-param_arrays, grad_arrays, ...), so this package does not import the network module.
+param_arrays, trainable_parameters, ...), so this package does not import the network module.
 
 On a GPU (a network moved with `to("cuda")`) the training set is placed on the device once, by
 `prepare_inputs`, and nothing waits for the device per batch: batch costs stay on it as 0-d arrays and are
@@ -57,6 +57,12 @@ class Trainer:
         self.stop_reason: str | None = None
         self.error: BaseException | None = None
         self.first_cost: float | None = None  # this run's first batch cost: the yardstick for divergence
+        # the explicit training state (besides the network's own parameters): the trainable parameters in
+        # order, the optimizer's state for them, the last step's gradients and the buffers they are evaluated in
+        self.params: list = []
+        self.opt_state: list[dict] = []
+        self.grads: list = []
+        self._buffers: list = []
 
     def _fire(self, hook, *args) -> bool:
         stop = False
@@ -94,14 +100,19 @@ class Trainer:
 
     def _run_epoch(self) -> bool:
         """One pass over the training set; True when a callback asked to stop after a batch."""
-        rate = None if any(cb.reads_gradients for cb in self.callbacks) else self.optimizer.fused_rate()
-        fused = rate is not None  # fusing layers step inside backprop; the optimizer steps the others
-        params, grads = self.net.param_arrays(True, fused), self.net.grad_arrays(True, fused)
+        net, optimizer = self.net, self.optimizer
+        self.params = net.param_arrays(trainable=True)
+        self.opt_state = optimizer.state_for(self.params)  # the explicit state each step reads and updates
+        # weight gradients stay lazy products for an optimizer that folds them into its step, unless a callback
+        # reads them; else they are evaluated into buffers kept for the run
+        lazy = optimizer.takes_products and not any(cb.reads_gradients for cb in self.callbacks)
+        if not lazy and [b.shape for b in self._buffers] != [p.shape for p in self.params]:
+            self._buffers = [array_module(p).empty_like(p) for p in self.params]
         batch_hooks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
         order = to_device(epoch_order(self.shuffle, self.epoch - 1, self.n_train, self.rng), device_of(self.X))
         self.batch_costs = costs = []
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # divergence is checked, not warned
-            stopped = self._batches(order, params, grads, batch_hooks, costs, rate)
+            stopped = self._batches(order, batch_hooks, costs, None if lazy else self._buffers, lazy)
         if stopped:
             return True
         if self.outputs_varied and not self._outputs_vary():
@@ -109,12 +120,12 @@ class Trainer:
                                    f"for every input (dead or saturated units; {divergence_hint(self)})")
         return False
 
-    def _batches(self, order, params, grads, batch_hooks, costs, rate=None) -> bool:
+    def _batches(self, order, batch_hooks, costs, out, lazy) -> bool:
         """The mini-batch steps of one epoch; True when a callback asked to stop after a batch. Batch costs
-        are checked and recorded before each step on the CPU (after a fused SGD step, taken inside backprop
-        when `rate` is set), every CHECK_EVERY batches on a device."""
+        are checked and recorded before each step on the CPU, every CHECK_EVERY batches on a device."""
         net, X, Y, optimizer, rng, n, bs = self.net, self.X, self.Y, self.optimizer, self.rng, self.n_train, self.batch_size
         augment, l2, every = self.augment, self.l2, 1 if device_of(X) == CPU else CHECK_EVERY
+        params, state = self.params, self.opt_state
         batch_rng, pending = device_generator(rng, array_module(X)), []  # dropout on a device: a device generator
         for b, start in enumerate(range(0, n, bs), 1):
             idx = order[start:start + bs]
@@ -122,11 +133,11 @@ class Trainer:
             yb = Y.take(idx, axis=0)
             if augment is not None:
                 xb = _augmented(augment, xb, rng, net.dtype)
-            c = net.backprop(xb, yb, True, batch_rng, l2, n, rate)
+            c, self.grads = net.backprop(xb, yb, True, batch_rng, l2, n, out, lazy)
             pending.append(c)
             if len(pending) == every:
                 self._check(pending, b, costs)
-            optimizer.step(params, grads)
+            optimizer.step(params, self.grads, state)
             if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
                 self._check(pending, b, costs)
                 return True

@@ -1,7 +1,7 @@
 """gemm from the BLAS NumPy itself runs on: C ← α·A·B + β·C in one call, accumulating into C.
 
 NumPy's matmul always writes a fresh product; gemm's α and β let one call form a product and add it to an
-existing array, which is how plain SGD is folded into the weight-gradient product (`Dense.backward_sgd`). It
+existing array, which is how plain SGD is folded into the weight-gradient product (`FusedSGD`). It
 has to be NumPy's own BLAS, reached through ctypes: a second BLAS (SciPy's) brings a second thread pool whose
 threads spin against NumPy's between the products (measured here: a step 4× slower at 2 threads). The library
 is looked up once among those this process has loaded (Linux: /proc/self/maps; NumPy's own wheel libraries
@@ -88,7 +88,7 @@ def gemm_for(c, *operands):
     arrays of one float dtype, c C-contiguous and each operand C- or Fortran-contiguous; else None (CuPy or
     other arrays, other dtypes or layouts, NumPy's BLAS not found)."""
     arrays = (c, *operands)
-    if not all(type(a) is np.ndarray for a in arrays) or len({a.dtype for a in arrays}) != 1:
+    if not all(type(a) is np.ndarray and a.ndim == 2 for a in arrays) or len({a.dtype for a in arrays}) != 1:
         return None
     if not c.flags.c_contiguous or not all(a.flags.c_contiguous or a.flags.f_contiguous for a in operands):
         return None
