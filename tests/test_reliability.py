@@ -376,7 +376,8 @@ def test_9_normal_runs_do_not_trip_the_detector():
     X, y = blobs()
     for lr in (0.01, 0.5, 3.0):
         net = numnet.Network.from_sizes([8, 16, 2], seed=1)
-        net.fit(X, y, epochs=3, batch_size=1, optimizer=numnet.train.optimizers.SGD(lr), seed=0, verbose=0)
+        h = net.fit(X, y, epochs=3, batch_size=1, optimizer=numnet.train.optimizers.SGD(lr), seed=0, verbose=0)
+        assert len(h.epoch) == 3 and np.isfinite(h.batch_cost).all()  # ran to the end: no divergence raised
 
 
 # ------------------------------------------------------------------------------ 10. unscaled inputs
@@ -672,8 +673,10 @@ def test_9_constant_outputs_are_divergence(opt, lr, activation, cost):
 def test_9_one_class_data_may_give_constant_outputs():
     X, _ = blobs(40)
     net = numnet.Network.from_sizes([8, 4, 2], seed=0)
-    net.fit(X, np.ones(40, int), epochs=30, batch_size=5, optimizer=numnet.train.optimizers.SGD(50.0), seed=0,
-            verbose=0)
+    h = net.fit(X, np.ones(40, int), epochs=30, batch_size=5, optimizer=numnet.train.optimizers.SGD(50.0), seed=0,
+                verbose=0)
+    assert len(h.epoch) == 30  # constant outputs on one-class data are not taken for divergence
+    assert (net.predict(X) == 1).all()
 
 
 # ------------------------------------------------------------------------------ first contact: installed data

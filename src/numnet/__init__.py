@@ -6,23 +6,26 @@
     >>> history = net.fit(X, y, epochs=5, batch_size=10, optimizer=numnet.SGD(0.5), validation_data=val)
     >>> net.evaluate(*test).accuracy
 
-The package tree is the architecture (imports flow down this list, never up):
-    utils/   checks, registry, atomic files, the NPZ + JSON archive, tables
-    nn/      layers, costs, initializers (the parts, each in its registry)
-    train/   the loop and its callbacks, optimizers, schedules, history, checkpoints
-    model/   Network (fit / evaluate / predict / save / load), gradcheck
+The package tree is the architecture: each folder imports only from the folders listed above it (a test checks it).
+    utils/   checks, registry, atomic files, the NPZ + JSON archive, tables, array backends (devices), BLAS gemm
+    nn/      layers (forward/backward on explicit state), costs, initializers: the parts, each in its registry
+    train/   the loop and its callbacks, optimizers (explicit state), schedules, history, checkpoints
+    model/   Network: build, input checks, passes, evaluation, files; gradcheck, transfer
     data/    IDX, bundled MNIST, splits, toy sets, augmentation, digit images
     report/  plots, error analysis, diagnosis
     runs/    a whole run from settings (defaults < recipe < config < overrides), recipes, experiments
-    cli.py   the `numnet` command: parse, call runs/, print
+    search/  hyperparameter search on Optuna, learning-rate finder, the scikit-learn estimator
+    lab/     the local web lab (framework-free core, Starlette server, static page)
+    cli.py   the `numnet` command: parse, call runs/ (and model/, report/, search/, lab/), print
     nielsen.py  the book's own interface on the same engine
+docs/architecture.md explains the design and what to touch to add a part.
 """
 import sys as _sys
 
 from .data import flip_labels, load_mnist, make_moons, shift_images, train_dev_split
 from .model import Evaluation, Network, gradcheck, load, load_checkpoint, numerical_gradient, transfer
 from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
-                 Dense, Dropout, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
+                 Dense, Dropout, Flatten, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
                  Sigmoid, Softmax, Standardize, Tanh)
 from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, FusedSGD, Callback, Constant, CosineDecay, EarlyStopping,
                     ExponentialDecay, GradientHealth, GradientHealthWarning, History, InverseTimeDecay, LambdaCallback,
@@ -33,7 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Network", "load", "Evaluation", "gradcheck", "numerical_gradient", "load_mnist", "make_moons", "History", "ewa",
-    "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout",
+    "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout", "Flatten",
     "BatchNorm", "Maxout", "Standardize", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
     "Optimizer", "SGD", "FusedSGD", "Momentum", "RMSprop", "Adam",
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",

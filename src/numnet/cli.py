@@ -1,4 +1,5 @@
-"""The `numnet` command line: train, evaluate, predict, gradcheck, plot, recipes, compare-optimizers, lab.
+"""The `numnet` command line: train, evaluate, errors, label-issues, diagnose, predict, gradcheck, plot, recipes,
+compare-optimizers, lab, lr-find, watch, search (each subcommand: one parser block and one `cmd_` handler).
 Each handler parses, calls the library (runs/, model/, report/) and prints; no training logic lives here.
 
 A user error prints one line, `numnet: error: ...`, and exits with status 2; never a traceback.
@@ -17,6 +18,7 @@ import numpy as np
 
 from .runs import settings as cfgmod
 from .runs.run import DEFAULT_MODEL, RunError
+from .utils.backend import known_devices
 from .utils.files import check_output_dir
 
 
@@ -91,7 +93,7 @@ def _run_arguments(t) -> None:
     n.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=S,
                    help="standardize each input feature, (x - mean) / std, fitted on the training data")
     n.add_argument("--dtype", default=S, choices=["float32", "float64"], help="compute type (default float32)")
-    n.add_argument("--device", default=S, choices=cfgmod.DEVICES,
+    n.add_argument("--device", default=S, choices=known_devices(),
                    help="where to train: cpu (NumPy, default) or cuda (CuPy on a GPU: pip install \"numnet[gpu]\")")
     o = t.add_argument_group("optimisation")
     o.add_argument("--optimizer", type=_resolver(OPTIMIZERS), default=S, help=", ".join(OPTIMIZERS.names()))

@@ -4,6 +4,8 @@ A mixin of `Network` (its data-checking job). Data is checked on the host (an ar
 first) and placed on the network's device once per call."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..utils.backend import to_host
@@ -14,7 +16,8 @@ class Inputs:
 
     def prepare_inputs(self, X, what="X"):
         """X as a C-contiguous array of the network's dtype, shape (n, *input_shape), finite, on the network's
-        device; a single example (shape input_shape) becomes a batch of one; else a clear error."""
+        device; a single example (shape input_shape) becomes a batch of one, and flat rows (n, features) are
+        reshaped for a network taking images (input_shape (1, 28, 28)); else a clear error."""
         X = to_host(X)
         if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise ValueError(f"{what} must be a numeric array, got dtype {X.dtype}")
@@ -23,6 +26,8 @@ class Inputs:
         shape = self.input_shape
         if X.shape == shape:
             X = X.reshape((1, *shape))
+        elif len(shape) > 1 and X.ndim in (1, 2) and X.shape[-1] == math.prod(shape):
+            X = X.reshape((-1, *shape))
         if X.ndim != len(shape) + 1 or X.shape[1:] != shape:
             expected = ", ".join(str(d) for d in ("n", *shape))
             raise ValueError(f"{what} must have shape ({expected}), got {X.shape}")

@@ -2,12 +2,12 @@
 initializers, each kind in its registry."""
 from .costs import COSTS, Cost, CrossEntropyCost, LogLikelihoodCost, QuadraticCost, make_cost
 from .initializers import INITIALIZERS, initialize
-from .layers import (ACTIVATIONS, ELU, LAYERS, Activation, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU,
+from .layers import (ACTIVATIONS, ELU, LAYERS, Activation, BatchNorm, Dense, Dropout, Flatten, Identity, Layer, LeakyReLU,
                      ReLU, Sigmoid, Softmax, Tanh, hidden_names, hidden_unit, make_activation, resolve_hidden)
 from .maxout import Maxout
 from .standardize import Standardize
 
 __all__ = ["COSTS", "Cost", "CrossEntropyCost", "LogLikelihoodCost", "QuadraticCost", "make_cost", "INITIALIZERS",
            "initialize", "ACTIVATIONS", "LAYERS", "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU",
-           "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout", "BatchNorm", "make_activation",
+           "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout", "Flatten", "BatchNorm", "make_activation",
            "Maxout", "Standardize", "hidden_names", "hidden_unit", "resolve_hidden"]

@@ -20,7 +20,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from ..utils.backend import DEVICES
+from ..utils.backend import known_devices
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -212,8 +212,8 @@ def check_settings(cfg: dict, source: str) -> dict:
             raise ValueError(f"{source}: keep_prob must be in (0, 1] (one value or one per hidden layer), got {kp!r}")
     if out.get("data") is not None and out["data"] not in DATA:
         raise ValueError(f"{source}: data must be one of {', '.join(DATA)}, got {out['data']!r}")
-    if out.get("device") is not None and out["device"] not in DEVICES:
-        raise ValueError(f"{source}: device must be one of {', '.join(DEVICES)}, got {out['device']!r}")
+    if out.get("device") is not None and out["device"] not in known_devices():
+        raise ValueError(f"{source}: device must be one of {', '.join(known_devices())}, got {out['device']!r}")
     if out.get("augment") is not None and out["augment"] not in AUGMENTS:
         raise ValueError(f"{source}: augment must be one of {', '.join(AUGMENTS)}, got {out['augment']!r}")
     for key in ("batch_norm", "monitor_training", "standardize", "gradient_health"):

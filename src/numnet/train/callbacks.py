@@ -300,17 +300,7 @@ class ModelCheckpoint(Callback):
         save_checkpoint(self.directory, trainer)
 
 
-class HistoryFile(Callback):
-    """Rewrites a History JSON file after every epoch, so a running run can be watched."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def on_epoch_end(self, trainer, epoch, logs):
-        trainer.history.save(self.path)
-
-
-__all__ = ["Callback", "LambdaCallback", "EarlyStopping", "ConsoleLog", "ProgressBar", "ModelCheckpoint", "HistoryFile",
+__all__ = ["Callback", "LambdaCallback", "EarlyStopping", "ConsoleLog", "ProgressBar", "ModelCheckpoint",
            "Monitor", "RecordHistory", "LearningRateSchedule", "TrainingDiverged"]
 
 

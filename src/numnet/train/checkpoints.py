@@ -39,15 +39,6 @@ class Checkpoint:
     callbacks: dict = field(default_factory=dict)
     path: Path | None = None
 
-    @property
-    def early_stopping(self) -> dict | None:
-        return self.callbacks.get("EarlyStopping")
-
-    @property
-    def best_weights(self) -> dict | None:
-        es = self.early_stopping
-        return (es.get("arrays") or None) if es else None
-
 
 def save_checkpoint(directory, trainer) -> Path:
     """Write `directory/checkpoint.npz` and `directory/history.json` from a trainer's current state."""

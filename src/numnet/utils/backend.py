@@ -19,7 +19,7 @@ import numpy as np
 
 CPU = "cpu"
 CUDA = "cuda"
-DEVICES = (CPU, CUDA)
+DEVICES = (CPU, CUDA)  # the built-in names; `known_devices()` adds every registered backend
 CUDA_HINT = '--device cuda needs CuPy and a CUDA GPU: pip install "numnet[gpu]"'
 
 
@@ -40,6 +40,11 @@ class Backend:
 
 _BACKENDS: dict[str, Backend] = {}
 _READY: set[str] = set()  # devices found usable (checked once per process)
+
+
+def known_devices() -> list[str]:
+    """Every device name settings and the command line accept: "cpu", "cuda" and each registered backend."""
+    return list(dict.fromkeys([*DEVICES, *_BACKENDS]))
 
 
 def usable_devices() -> list[str]:
@@ -135,7 +140,7 @@ def require_device(device: str) -> Backend | None:
         return backend
     if device in _BACKENDS:
         return _BACKENDS[device]
-    raise DeviceError(f"unknown device {device!r}; known: {', '.join(DEVICES)}")
+    raise DeviceError(f"unknown device {device!r}; known: {', '.join(known_devices())}")
 
 
 def to_host(a):
