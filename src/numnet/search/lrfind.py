@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..train.callbacks import Callback, TrainingDiverged
 from ..utils.checks import is_int, positive_int
 
 #: the cost has blown up once it climbs back this fraction of the way from its minimum to its start
@@ -34,6 +35,34 @@ class LRFindResult:
                 f"suggested rate {self.suggested_lr:.3g} (half of it)")
 
 
+class _RateSweep(Callback):
+    """Raises the rate by `growth` after every mini-batch from `lr`, records (rate, cost, smoothed cost) and stops
+    after `steps` batches or once the smoothed cost exceeds `stop_factor` × its minimum and its start."""
+
+    reads_gradients = False
+
+    def __init__(self, lr, growth, steps, beta, stop_factor):
+        self.lr, self.growth, self.steps, self.beta, self.stop_factor = lr, growth, steps, beta, stop_factor
+        self.rates, self.costs, self.smoothed = [], [], []
+        self.avg, self.best = 0.0, math.inf
+
+    def on_epoch_begin(self, trainer, epoch):
+        trainer.optimizer.lr = self.lr  # after the schedule's callback, which sets the run's constant rate
+
+    def on_batch_end(self, trainer, batch, cost):
+        i = len(self.rates)
+        self.avg = self.beta * self.avg + (1 - self.beta) * cost
+        s = self.avg / (1 - self.beta ** (i + 1))
+        self.rates.append(self.lr)
+        self.costs.append(cost)
+        self.smoothed.append(s)
+        self.best = min(self.best, s)
+        self.lr *= self.growth
+        trainer.optimizer.lr = self.lr
+        return len(self.rates) >= self.steps or (i > 10 and s > self.stop_factor * max(self.best, 1e-12)
+                                                 and s > self.smoothed[0])
+
+
 def lr_find(net, optimizer, X, y, *, batch_size=64, lr_min=1e-6, lr_max=10.0, steps=300, l2=0.0, seed=0,
             beta=0.9, stop_factor=4.0) -> LRFindResult:
     """Run the rate sweep on `net` (its weights change: pass a fresh or copied network) and return the curve
@@ -43,35 +72,15 @@ def lr_find(net, optimizer, X, y, *, batch_size=64, lr_min=1e-6, lr_max=10.0, st
     if not is_int(steps) or steps < 10:
         raise ValueError(f"lr-find needs at least 10 steps, got {steps!r}")
     positive_int(batch_size, "batch size")
-    X = net.prepare_inputs(X)
-    Y, _ = net.prepare_targets(y, len(X))
-    n = len(X)
-    rng = np.random.default_rng(seed)
-    params = net.param_arrays(trainable=True)
-    state = optimizer.init(params)
-    growth = (lr_max / lr_min) ** (1 / (steps - 1))
-    rates, costs, smoothed = [], [], []
-    avg, best, order, pos = 0.0, math.inf, rng.permutation(n), 0
-    for i in range(steps):
-        lr = lr_min * growth ** i
-        if pos + batch_size > n:
-            order, pos = rng.permutation(n), 0
-        idx = order[pos:pos + batch_size]
-        pos += batch_size
-        optimizer.lr = lr
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # the sweep is meant to blow up
-            c, grads = net.backprop(X.take(idx, axis=0), Y.take(idx, axis=0), True, rng, l2, n)
-        if not math.isfinite(c):
-            break
-        optimizer.step(params, grads, state)
-        avg = beta * avg + (1 - beta) * c
-        s = avg / (1 - beta ** (i + 1))
-        rates.append(lr)
-        costs.append(c)
-        smoothed.append(s)
-        best = min(best, s)
-        if i > 10 and s > stop_factor * max(best, 1e-12) and s > smoothed[0]:
-            break
+    sweep = _RateSweep(lr_min, (lr_max / lr_min) ** (1 / (steps - 1)), steps, beta, stop_factor)
+    optimizer.lr = lr_min
+    epochs = math.ceil(steps * batch_size / max(len(X), 1)) + 1
+    try:  # the trainer runs the sweep; the blow-up it is looking for ends the run as divergence
+        net.fit(X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, l2=l2, seed=seed, verbose=0,
+                callbacks=[sweep])
+    except TrainingDiverged:
+        pass
+    rates, costs, smoothed = sweep.rates, sweep.costs, sweep.smoothed
     if len(rates) < 2:
         raise ValueError(f"the cost was not finite from the first step at rate {lr_min:g}: lower --min-lr")
     rates, costs, smoothed = map(np.array, (rates, costs, smoothed))
