@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (flags may change "
                                                     "lr, schedule, l2, keep-prob, epochs, ...)")
     g.add_argument("--checkpoint-dir", metavar="DIR", help="write a checkpoint here after every epoch")
-    g.add_argument("--out", metavar="PATH", help=f"where to save the trained model (default ./{DEFAULT_MODEL})")
+    g.add_argument("--out", metavar="PATH", help=f"where to save the trained model (default ./{DEFAULT_MODEL}; "
+                                                  "with --resume, the resumed run's own --out)")
     g.add_argument("--history", metavar="PATH", help="save the training history as JSON")
     g.add_argument("--plot", metavar="DIR", help="write learning-curve PNGs to DIR")
     g.add_argument("--json-summary", metavar="PATH", help="write a JSON summary of the run (for scripts)")
@@ -208,9 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--human-error", type=float, required=True, metavar="PERCENT",
                     help="human-level error in percent (a proxy for the Bayes error), e.g. 0.2")
     dg.add_argument("--train-dev-size", type=int, metavar="N",
-                    help="the training-dev set of the run (numnet train --train-dev-size N --seed S)")
-    dg.add_argument("--seed", type=int, default=0, help="the run's seed (it drew the training-dev set)")
-    dg.add_argument("--train-size", type=int, metavar="N", help="the run's --train-size (first N images)")
+                    help="the training-dev set of the run (default: the one the model file records)")
+    dg.add_argument("--seed", type=int, help="the run's seed, which drew the training-dev set (default: the one "
+                                             "the model file records; a different one is refused)")
+    dg.add_argument("--train-size", type=int, metavar="N",
+                    help="the run's --train-size (first N images; default: the one the model file records)")
     dg.add_argument("--shift", choices=["none", "thick", "thin", "rotate", "invert"], default="none",
                     help="apply this shift to the dev and test images (a data-mismatch demonstration)")
 
@@ -316,14 +319,16 @@ def _is_default_run(args, given) -> bool:
 
 def cmd_train(args) -> int:
     from .runs import RunInterrupted, run
+    from .runs.outputs import hold_output, resumed_out
 
     given = {k: v for k, v in vars(args).items() if k in cfgmod.known_keys()}
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     if args.quiet:  # numerical RuntimeWarnings are noise under --quiet (divergence is an error of its own)
         warnings.simplefilter("ignore", RuntimeWarning)
+    out = args.out or (resumed_out(args.resume, DEFAULT_MODEL) if args.resume else DEFAULT_MODEL)
     try:
-        with _sigterm_as_interrupt() as received:
-            r = run(args.recipe, args.config, given, resume=args.resume, out=args.out or DEFAULT_MODEL,
+        with _sigterm_as_interrupt() as received, hold_output(out):
+            r = run(args.recipe, args.config, given, resume=args.resume, out=out,
                     checkpoint_dir=args.checkpoint_dir, history=args.history, plot=args.plot,
                     json_summary=args.json_summary, verbose=0 if args.quiet else 2, log=log)
     except RunInterrupted as e:
@@ -510,19 +515,27 @@ def cmd_label_issues(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
+    """The error ladder on the split the model was trained with (recorded in the model file)."""
     from .data import load_mnist, shift_images, train_dev_split
     from .report.diagnosis import check_human_error, error_ladder
+    from .runs.outputs import diagnosis_split, read_training_meta
+    from .runs.run import select_classes
 
     human = check_human_error(args.human_error)
     net = _load_model(args.model)
     if net.n_in != 784:
         raise UserError(f"{args.model} takes {net.n_in} inputs, not MNIST's 784")
-    (X, y), (Xv, yv), (Xt, yt) = load_mnist(dtype=net.dtype.name)
-    if args.train_size:
-        X, y = X[:args.train_size], y[:args.train_size]
+    split, notes = diagnosis_split(read_training_meta(args.model), args.seed, args.train_size, args.train_dev_size)
+    for note in notes:
+        print(note)
+    data = load_mnist(dtype=net.dtype.name, **({"validation_size": split["validation_size"]}
+                                                if split["validation_size"] is not None else {}))
+    (X, y), (Xv, yv), (Xt, yt) = select_classes(data, split["classes"]) if split["classes"] else data
+    if split["train_size"]:
+        X, y = X[:split["train_size"]], y[:split["train_size"]]
     train_dev = None
-    if args.train_dev_size:
-        (X, y), train_dev = train_dev_split(X, y, args.train_dev_size, seed=args.seed)
+    if split["train_dev_size"]:
+        (X, y), train_dev = train_dev_split(X, y, split["train_dev_size"], seed=split["seed"])
     if args.shift != "none":
         Xv, Xt = shift_images(Xv, args.shift), shift_images(Xt, args.shift)
         print(f"dev and test images shifted: {args.shift}")
