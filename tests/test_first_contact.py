@@ -139,3 +139,51 @@ def test_watch_returns_when_the_run_has_finished_and_fails_on_a_missing_folder(c
     rc, out, err = cli(capsys, "train", "--resume", "S", "--epochs", "3")
     assert rc == 0, err
     assert out.splitlines()[-1].endswith(str(tmp_path / "s.npz"))
+
+
+# ---------------------------------------------------------------------------------------------- help and text
+def help_of(capsys, *argv):
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return " ".join(capsys.readouterr().out.split())        # whitespace-normalised
+
+
+def test_help_explains_the_arguments_and_shows_the_defaults(capsys):
+    from numnet.runs.settings import DEFAULTS
+    text = help_of(capsys, "predict")
+    assert "IMAGE one or more digit images" in text
+    assert "--split {test,validation,train} which MNIST set" in help_of(capsys, "evaluate")
+    text = help_of(capsys, "search")
+    assert "tpe (Bayesian" in text and "hyperband (successive halving" in text
+    text = help_of(capsys, "train")
+    assert f"(default {DEFAULTS['epochs']})" in text and f"default {DEFAULTS['batch_size']})" in text
+    assert f"(default {','.join(map(str, DEFAULTS['sizes']))})" in text
+
+
+def test_lr_find_help_lists_only_the_flags_it_reads(capsys):
+    text = help_of(capsys, "lr-find")
+    for used in ("--sizes", "--optimizer", "--batch-size", "--l2", "--beta1", "--train-size", "--seed"):
+        assert used in text
+    for ignored in ("--epochs", "--schedule", "--early-stopping", "--augment", "--monitor-training", "--device",
+                    "--gradient-health", "--fine-tune-lr", "--standardize", "--decay", " --lr "):
+        assert ignored not in text, ignored
+
+
+def test_recipes_show_has_no_project_internal_text(capsys):
+    from numnet.runs.settings import recipe_names
+    for name in recipe_names():
+        rc, out, err = cli(capsys, "recipes", "--show", name)
+        assert rc == 0 and "issue" not in out.lower(), out
+
+
+def test_did_you_mean_for_recipes_settings_and_keras_spellings(capsys, tmp_path):
+    rc, out, err = cli(capsys, "train", "--recipe", "bestt")
+    one_line_error(rc, err, "unknown recipe 'bestt' (did you mean best?)")
+    rc, out, err = cli(capsys, "train", "--optimizer", "adam", "--beta_1", "0.9")
+    one_line_error(rc, err, "--beta_1", "(did you mean --beta1?)")
+    rc, out, err = cli(capsys, "train", "--learning_rate", "0.1")
+    one_line_error(rc, err, "(did you mean --lr?)")
+    config = tmp_path / "run.toml"
+    config.write_text("beta_2 = 0.99\nlearning_rate = 0.1\n")
+    rc, out, err = cli(capsys, "train", "--config", config)
+    one_line_error(rc, err, "beta_2", "(did you mean beta2?)", "(did you mean lr?)")

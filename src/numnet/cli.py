@@ -45,7 +45,14 @@ class _Parser(argparse.ArgumentParser):
     subcommand parsers inherit this class."""
 
     def error(self, message):
-        raise UserError(f"{message} (see: {self.prog} --help)")
+        unknown = message.split("unrecognized arguments: ", 1)[1].split() if "unrecognized arguments: " in message else []
+        parsers = [self, *(p for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                           for p in a.choices.values())]
+        flags = sorted({o for p in parsers for a in p._actions for o in a.option_strings if o.startswith("--")})
+        hint = "".join(cfgmod.did_you_mean(u.split("=")[0], flags, {f"--{k}": f"--{v.replace('_', '-')}"
+                                                                      for k, v in cfgmod.ALIASES.items()})
+                       for u in unknown if u.startswith("--"))
+        raise UserError(f"{message}{hint} (see: {self.prog} --help)")
 
 
 def _checked(resolve, name):
@@ -64,15 +71,37 @@ def _resolver(registry):
     return _checked(registry.resolve, registry.kind)
 
 
-def _run_arguments(t) -> None:
-    """The network, optimisation and data flags of a run (train, lr-find); defaults come from the settings."""
+class _Only:
+    """An argument group that adds only the flags whose setting is in `keep` (None: every flag)."""
+
+    def __init__(self, group, keep):
+        self.group, self.keep = group, keep
+
+    def add_argument(self, *flags, **kw):
+        dest = kw.get("dest") or flags[0].lstrip("-").replace("-", "_")
+        if self.keep is None or dest in self.keep:
+            self.group.add_argument(*flags, **kw)
+
+
+#: the settings lr-find reads (network, optimizer, batch size, L2, training data); its --help lists only these
+LR_FIND_KEYS = {"sizes", "activation", "pieces", "output", "cost", "init", "init_std", "bias_init", "keep_prob",
+                "batch_norm", "dtype", "optimizer", "batch_size", "l2", "train_size", "validation_size", "seed",
+                "classes", "init_from", "replace_head", "freeze"}
+
+
+def _run_arguments(t, keep=None) -> None:
+    """The network, optimisation and data flags of a run (train; lr-find keeps `keep`); defaults come from the
+    settings."""
     from .nn import ACTIVATIONS, COSTS, INITIALIZERS, hidden_names, resolve_hidden
     from .train import OPTIMIZERS, SCHEDULES
 
     S = argparse.SUPPRESS
+    D = cfgmod.DEFAULTS
+    keep = None if keep is None else keep | set(cfgmod.optimizer_keys())
     hidden = ", ".join(hidden_names())
-    n = t.add_argument_group("network")
-    n.add_argument("--sizes", type=_sizes, default=S, help="layer sizes, e.g. 784,30,10")
+    n = _Only(t.add_argument_group("network"), keep)
+    n.add_argument("--sizes", type=_sizes, default=S,
+                   help=f"layer sizes, e.g. 784,30,10 (default {','.join(map(str, D['sizes']))})")
     n.add_argument("--activation", type=_checked(resolve_hidden, "activation"), default=S,
                    help=f"hidden activation: {hidden}")
     n.add_argument("--pieces", type=int, default=S,
@@ -93,7 +122,7 @@ def _run_arguments(t) -> None:
     n.add_argument("--dtype", default=S, choices=["float32", "float64"], help="compute type (default float32)")
     n.add_argument("--device", default=S, choices=cfgmod.DEVICES,
                    help="where to train: cpu (NumPy, default) or cuda (CuPy on a GPU: pip install \"numnet[gpu]\")")
-    o = t.add_argument_group("optimisation")
+    o = _Only(t.add_argument_group("optimisation"), keep)
     o.add_argument("--optimizer", type=_resolver(OPTIMIZERS), default=S, help=", ".join(OPTIMIZERS.names()))
     o.add_argument("--lr", type=float, default=S, help="learning rate (η, α); default: the optimizer's own "
                    "(" + ", ".join(f"{k} {c.default_lr:g}" for k, c in OPTIMIZERS.items()) + ")")
@@ -101,8 +130,10 @@ def _run_arguments(t) -> None:
     for key in sorted(cfgmod.optimizer_keys(), key=lambda k: (k not in known, k)):
         o.add_argument(f"--{key.replace('_', '-')}", type=float, default=S,
                        help=known.get(key, f"optimizer parameter {key}"))
-    o.add_argument("--epochs", type=int, default=S, help="number of passes over the training set")
-    o.add_argument("--batch-size", type=int, default=S, help="mini-batch size (1: stochastic)")
+    o.add_argument("--epochs", type=int, default=S, help=f"number of passes over the training set (default "
+                                                          f"{D['epochs']})")
+    o.add_argument("--batch-size", type=int, default=S, help=f"mini-batch size (1: stochastic; default "
+                                                              f"{D['batch_size']})")
     o.add_argument("--l2", type=float, default=S, help="L2 regularisation λ")
     o.add_argument("--schedule", type=_resolver(SCHEDULES), default=S, help=", ".join(SCHEDULES.names()))
     known = {"decay": ("float", "inverse-time: α = α0/(1 + decay·epoch)"), "rate": ("float", "exponential: α = α0·rate^epoch"),
@@ -114,7 +145,7 @@ def _run_arguments(t) -> None:
         o.add_argument(f"--{key.replace('_', '-')}", type=int if kind == "int" else float, default=S, help=text)
     o.add_argument("--early-stopping", type=int, default=S, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without better validation accuracy; restore the best weights")
-    d = t.add_argument_group("data")
+    d = _Only(t.add_argument_group("data"), keep)
     d.add_argument("--data", default=S, choices=cfgmod.DATA,
                    help="mnist (default), or random_regression: the activation notes' program, a network fitted to "
                         "--train-size (64) random points with real targets (identity output, quadratic cost)")
@@ -132,7 +163,7 @@ def _run_arguments(t) -> None:
     d.add_argument("--train-dev-size", type=int, default=S, metavar="N",
                    help="hold out N training images (seeded) as a training-dev set; the run then reports the "
                         "error ladder's training, training-dev, dev and test errors")
-    tr = t.add_argument_group("transfer learning")
+    tr = _Only(t.add_argument_group("transfer learning"), keep)
     tr.add_argument("--init-from", default=S, metavar="MODEL", help="start from this saved model's weights")
     tr.add_argument("--replace-head", type=int, default=S, metavar="N",
                     help="replace the model's output layer with a new one of N units")
@@ -170,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model on MNIST, with error analysis")
     e.add_argument("model", help="a model file saved by numnet (.npz)")
-    e.add_argument("--split", choices=["test", "validation", "train"], default="test")
+    e.add_argument("--split", choices=["test", "validation", "train"], default="test",
+                   help="which MNIST set to measure (default test; validation: the 10,000 held out of training)")
     e.add_argument("--confusion", action="store_true", help="print the confusion matrix")
     e.add_argument("--worst", type=int, default=0, metavar="K", help="list the K most confident mistakes")
     e.add_argument("--worst-dir", metavar="DIR", help="also save the worst mistakes as PNG images here")
@@ -219,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="classify digit images (PNG/JPEG) with a saved model")
     pr.add_argument("model", help="a model file saved by numnet (.npz)")
-    pr.add_argument("images", nargs="+", metavar="IMAGE")
+    pr.add_argument("images", nargs="+", metavar="IMAGE", help="one or more digit images (PNG, JPEG, TIFF; a photo "
+                                                                "or scan of one digit, any size)")
     pr.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                     help="dark ink on light paper is inverted automatically; force with yes/no")
 
@@ -271,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     lf.add_argument("--end-lr", dest="lr_max", type=float, default=10.0, metavar="LR", help="last rate (10)")
     lf.add_argument("--steps", type=int, default=300, help="mini-batches (default 300)")
     lf.add_argument("--plot", default="lr-find.png", metavar="PNG", help="cost vs rate plot (default lr-find.png)")
-    _run_arguments(lf)
+    _run_arguments(lf, LR_FIND_KEYS)
     wa = sub.add_parser("watch", help="follow a run: print each epoch and redraw its curves as it trains",
                         description="Follow DIR/history.json (numnet train --checkpoint-dir DIR) or a history file: "
                                     "prints each new epoch and redraws cost.png and accuracy.png; Ctrl-C stops.")
@@ -288,8 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--budget", type=float, metavar="SECONDS", help="stop starting trials after this many seconds")
     se.add_argument("--epochs", type=int, help="epochs per trial (default: the space's)")
     se.add_argument("--train-size", type=int, help="training images per trial (the first N)")
-    se.add_argument("--sampler", choices=["random", "grid", "tpe"], default="random")
-    se.add_argument("--pruner", choices=["none", "median", "hyperband"], default="none")
+    se.add_argument("--sampler", choices=["random", "grid", "tpe"], default="random",
+                    help="how settings are drawn: random (default; the course's advice), grid (every combination "
+                         "of the space's grid values), tpe (Bayesian: learns from finished trials)")
+    se.add_argument("--pruner", choices=["none", "median", "hyperband"], default="none",
+                    help="stop unpromising trials early: none (default), median (below the median of earlier trials "
+                         "at the same epoch), hyperband (successive halving over several budgets)")
     se.add_argument("--workers", type=int, default=1, help="worker processes (BLAS threads = cores / workers)")
     se.add_argument("--storage", metavar="URL", help="journal file or RDB URL (default: DIR/journal.log)")
     se.add_argument("--study", metavar="NAME", help="study name (default: the space file's name)")

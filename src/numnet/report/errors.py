@@ -218,7 +218,7 @@ def format_tag_summary(rows: list[dict], tagged: TaggedMistakes) -> str:
     best = next((r for r in rows if r["tag"] != "(untagged)"), None)
     if best:
         lines.append(f"fixing every {best['tag']!r} mistake would lower the error from {100 * best['error']:.2f}% "
-                     f"to at most {100 * best['error_if_fixed']:.2f}%")
+                     f"to at least {100 * best['error_if_fixed']:.2f}% (fixing them all: the most this category can gain)")
     return "\n".join(lines)
 
 
