@@ -187,3 +187,15 @@ def test_did_you_mean_for_recipes_settings_and_keras_spellings(capsys, tmp_path)
     config.write_text("beta_2 = 0.99\nlearning_rate = 0.1\n")
     rc, out, err = cli(capsys, "train", "--config", config)
     one_line_error(rc, err, "beta_2", "(did you mean beta2?)", "(did you mean lr?)")
+
+
+def test_network_summary_lists_layers_shapes_and_parameter_counts():
+    net = numnet.Network.from_sizes([784, 32, 10], activation="relu", cost="log_likelihood", init="he", seed=0)
+    text = net.summary()
+    lines = text.splitlines()
+    assert lines[0].split() == ["#", "layer", "output", "shape", "params"]
+    assert lines[2].split() == ["0", "Dense", "(None,", "32)", "25,120"]        # 784·32 + 32
+    assert lines[4].split() == ["2", "Dense", "(None,", "10)", "330"]           # 32·10 + 10
+    assert "total params: 25,450 (trainable 25,450, frozen 0)" in text
+    net.freeze(1)
+    assert "Dense (frozen)" in net.summary() and "(trainable 330, frozen 25,120)" in net.summary()

@@ -96,7 +96,7 @@ def test_bad_batch_size():
 
 def test_epoch_line_after_the_bar_closes_keras_style(capsys):
     """The bar is erased before the epoch's one line (bar, time, loss, val_loss, val_accuracy) is printed, so the
-    two never run into each other; `loss` is the bar's own example-weighted running cost."""
+    two never run into each other; `loss` is the mean of the epoch's batch costs, as in History.history."""
     import numnet
     from numnet.train.callbacks import Callback
     rng = np.random.default_rng(0)
@@ -105,12 +105,11 @@ def test_epoch_line_after_the_bar_closes_keras_style(capsys):
 
     class Keep(Callback):
         def on_epoch_end(self, trainer, epoch, logs):
-            sizes = [min(32, 90 - 32 * i) for i in range(len(trainer.batch_costs))]
-            seen.append(float(np.average(trainer.batch_costs, weights=sizes)))
+            seen.append(float(np.mean(trainer.batch_costs)))
 
     net = numnet.Network.from_sizes([4, 5, 2], seed=0)
     lines = []
-    net.fit(X, y, epochs=2, batch_size=32, validation_data=(X[:20], y[:20]), seed=0, verbose=2, progress=True,
+    hist = net.fit(X, y, epochs=2, batch_size=32, validation_data=(X[:20], y[:20]), seed=0, verbose=2, progress=True,
             log=lines.append, callbacks=[Keep()])
     err = capsys.readouterr().err
     assert "epoch 1/2" in err                       # the bar was drawn ...
@@ -120,7 +119,9 @@ def test_epoch_line_after_the_bar_closes_keras_style(capsys):
                      r"val_accuracy \d+\.\d\d%  lr 0\.1$", line)
         assert m, line
         assert float(m.group(1)) == pytest.approx(seen[i - 1], abs=1e-4)
-    assert "cost" not in " ".join(lines)            # one cost notion: loss
+    assert "cost" not in " ".join(lines)            # one cost notion: loss, also History.history's
+    assert hist.history["loss"] == pytest.approx(seen, abs=1e-12)
+    assert set(hist.history) == {"loss", "val_loss", "val_accuracy", "lr"} and len(hist.history["val_loss"]) == 2
 
 
 def test_epoch_line_without_a_bar_has_no_bar():

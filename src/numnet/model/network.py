@@ -546,6 +546,12 @@ class Network:
                 out[f"{i}.{k}"] = v
         return out
 
+    def summary(self) -> str:
+        """Keras-style table: each layer's output shape and parameter count, and the totals."""
+        from .summary import summary
+
+        return summary(self)
+
     def save(self, path, meta=None) -> Path:
         """Write the model: an NPZ archive of the arrays plus `__meta__`, the architecture as UTF-8 JSON.
         Written atomically, from either device (files hold host arrays: load, then `.to("cuda")`); loads with
