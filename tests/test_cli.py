@@ -481,7 +481,8 @@ def test_predict(capsys, trained, tmp_path):
     lines = out.splitlines()
     assert len(lines) == 2
     for path, line in zip(paths, lines):
-        m = re.fullmatch(re.escape(str(path)) + r": (\d) \(probability (\d\.\d{3})\)", line)
+        m = re.match(re.escape(str(path)) + r": (\d) \(probability (\d\.\d{3})\); next: \d \(\d\.\d{3}\), "
+                                           r"\d \(\d\.\d{3}\)", line)
         assert m, line
         assert 0.0 <= float(m.group(2)) <= 1.0
 

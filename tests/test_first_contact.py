@@ -199,3 +199,29 @@ def test_network_summary_lists_layers_shapes_and_parameter_counts():
     assert "total params: 25,450 (trainable 25,450, frozen 0)" in text
     net.freeze(1)
     assert "Dense (frozen)" in net.summary() and "(trainable 330, frozen 25,120)" in net.summary()
+
+
+def test_predict_prints_the_top_three_a_low_confidence_note_and_the_input(capsys, tmp_path, monkeypatch):
+    from numnet.images import digit_to_image, load_digit
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = cli(capsys, "train", *TINY, "--epochs", "1", "--out", "m.npz")
+    assert rc == 0, err
+    _, _, (Xt, _) = numnet.load_mnist()
+    digit_to_image(Xt[0], tmp_path / "d.png", scale=3)
+    blob = np.zeros((28, 28))
+    blob[6:22, 6:22] = 1.0                                   # a square: no digit the model knows
+    digit_to_image(blob, tmp_path / "n.png", scale=3)
+    rc, out, err = cli(capsys, "predict", "m.npz", "d.png", "n.png", "--show-input", "seen.png", "--ascii")
+    assert rc == 0, err
+    lines = out.splitlines()
+    top = [line for line in lines if line.startswith(("d.png:", "n.png:"))]
+    assert len(top) == 2 and all("; next: " in line for line in top)
+    proba = numnet.load(tmp_path / "m.npz").predict_proba(np.stack([load_digit(tmp_path / "d.png"),
+                                                                    load_digit(tmp_path / "n.png")]))
+    for line, p in zip(top, proba):
+        assert ("low confidence" in line) == (p.max() < 0.6)
+    assert any("low confidence" in line for line in top), top
+    assert (tmp_path / "seen-1.png").exists() and (tmp_path / "seen-2.png").exists()
+    assert "the 28x28 input it read: seen-1.png" in out
+    art = [line for line in lines if line.startswith("  ") and len(line) == 58]
+    assert len(art) == 56 and any(set(line.strip()) - {" ", "."} for line in art)

@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "or scan of one digit, any size)")
     pr.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                     help="dark ink on light paper is inverted automatically; force with yes/no")
+    pr.add_argument("--show-input", metavar="PNG", help="save the 28x28 input the model read (enlarged) to PNG "
+                                                        "(several images: PNG-1.png, PNG-2.png, ...)")
+    pr.add_argument("--ascii", action="store_true", help="print the 28x28 input the model read as text")
 
     gc = sub.add_parser("gradcheck", help="numerical gradient check of every activation/cost (or of a model)")
     gc.add_argument("--model", help="check this saved model instead of the built-in combinations")
@@ -585,8 +588,10 @@ def cmd_diagnose(args) -> int:
 def cmd_predict(args) -> int:
     """Classify every readable image; each one that cannot be read is reported on stderr (one line each) and
     the exit status is 2 when any failed."""
-    from .data.images import load_digit
+    from .data.images import digit_to_image, load_digit
 
+    if args.show_input:
+        check_output_dir(Path(args.show_input).parent or ".", "--show-input")
     net = _load_model(args.model)
     if net.n_in != 784:
         raise UserError(f"{args.model} takes {net.n_in} inputs; image prediction needs a 784-input MNIST model")
@@ -600,12 +605,47 @@ def cmd_predict(args) -> int:
             print(f"numnet: error: {_error_text(e)}", file=sys.stderr)
     if loaded:
         proba = net.predict_proba(np.stack([x for _, x in loaded]))
-        for (path, _), pvec in zip(loaded, proba):
-            k = int(np.argmax(pvec))
-            print(f"{path}: {k} (probability {pvec[k]:.3f})")
+        for i, ((path, x), pvec) in enumerate(zip(loaded, proba)):
+            print(_prediction_line(path, pvec))
+            if args.ascii:
+                print(_ascii_digit(x))
+            if args.show_input:
+                shown = _input_path(args.show_input, i, len(loaded))
+                digit_to_image(x, shown, scale=8)
+                print(f"  the 28x28 input it read: {shown}")
     if failed and len(args.images) > 1:
         print(f"numnet: {failed} of {len(args.images)} images could not be read", file=sys.stderr)
     return 2 if failed else 0
+
+
+#: a prediction below this probability gets a note: the image may not look like an MNIST digit to the model
+LOW_CONFIDENCE = 0.6
+
+
+def _prediction_line(path, pvec) -> str:
+    """"PATH: 2 (probability 0.912); next: 7 (0.050), 3 (0.021)", with a note when the top one is unsure."""
+    order = np.argsort(pvec)[::-1]
+    k = int(order[0])
+    line = f"{path}: {k} (probability {pvec[k]:.3f})"
+    if len(order) > 1:
+        line += "; next: " + ", ".join(f"{int(j)} ({pvec[j]:.3f})" for j in order[1:3])
+    if pvec[k] < LOW_CONFIDENCE:
+        line += ("  [low confidence: check the input the model saw with --show-input PNG or --ascii (the digit "
+                 "dark on light paper, alone, filling most of the picture reads best)]")
+    return line
+
+
+def _ascii_digit(x) -> str:
+    """The 28x28 input as text: ' ' for no ink up to '@' for full ink."""
+    shades = " .:-=+*#%@"
+    rows = np.asarray(x, dtype=float).reshape(28, 28)
+    return "\n".join("  " + "".join(shades[min(9, int(v * 10))] * 2 for v in row) for row in rows)
+
+
+def _input_path(target, i, n) -> Path:
+    """--show-input's file for the i-th image: the path itself for one image, PATH-1.png, ... for several."""
+    target = Path(target)
+    return target if n == 1 else target.with_name(f"{target.stem}-{i + 1}{target.suffix or '.png'}")
 
 
 def cmd_gradcheck(args) -> int:
