@@ -120,9 +120,9 @@ def rms(r, row, j) -> float:
 
 
 def plot(vanish, path):
-    from numnet.report.plots import _figure, _save
+    from numnet.report.plots import figure, save_figure
 
-    fig, ax = _figure((7.5, 4.5))
+    fig, ax = figure((7.5, 4.5))
     for (label, r), style in zip(vanish.items(), ("o-", "s--")):
         first = [rms(r, i, 0) for i in range(len(r["grad_norm"]))]
         last = [rms(r, i, -1) for i in range(len(r["grad_norm"]))]
@@ -132,7 +132,7 @@ def plot(vanish, path):
     ax.set(title="gradient per weight (RMS), [784, 30×5, 10]", xlabel="epoch", ylabel="‖∂C/∂W‖ / √(weights)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def report(res, command) -> str:

@@ -85,7 +85,7 @@ def picture(out: Path, repeats=200):
 
 
 def _draw_picture(path):
-    from numnet.report.plots import _save
+    from numnet.report.plots import save_figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -107,7 +107,7 @@ def _draw_picture(path):
         ax.set_xlabel("log10 α  (matters: the green band)")
         ax.set_title(f"{sampler}: 25 trials, {len(set(np.round(lrs, 9)))} distinct rates (red ticks)")
     axes[0].set_ylabel("log10(1 − β)  (does not matter)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def mnist(out: Path, trials=20, epochs=3, train_size=10000, seed=0, pruner="median", workers=1):

@@ -105,7 +105,7 @@ def test_train_default_model_path(capsys, tmp_path, monkeypatch):
     assert rc == 0, err
     assert err == ""
     lines = out.splitlines()
-    assert any(re.match(r"^epoch 1/1 .*val cost \d+\.\d+ acc \d+\.\d+%", line) for line in lines), out
+    assert any(re.match(r"^epoch 1/1  \d+\.\ds  loss \d+\.\d+  val_loss \d+\.\d+  val_accuracy \d+\.\d+%", line) for line in lines), out
     final = lines[-1]
     assert re.match(r"^test accuracy \d+\.\d\d% \(cost \d+\.\d+\) after 1 epoch .*model saved to ", final), final
     assert final.endswith(DEFAULT_MODEL)
@@ -481,7 +481,8 @@ def test_predict(capsys, trained, tmp_path):
     lines = out.splitlines()
     assert len(lines) == 2
     for path, line in zip(paths, lines):
-        m = re.fullmatch(re.escape(str(path)) + r": (\d) \(probability (\d\.\d{3})\)", line)
+        m = re.match(re.escape(str(path)) + r": (\d) \(probability (\d\.\d{3})\); next: \d \(\d\.\d{3}\), "
+                                           r"\d \(\d\.\d{3}\)", line)
         assert m, line
         assert 0.0 <= float(m.group(2)) <= 1.0
 

@@ -146,3 +146,48 @@ def test_digit_to_image(tmp_path, mnist_test_images):
             im.digit_to_image(bad)
     with pytest.raises(ValueError, match="scale"):
         im.digit_to_image(x, scale=0)
+
+
+# ---------------------------------------------------------------------------------------------- issue 24: lined paper
+def _pencil_two(size=280):
+    from PIL import ImageDraw, ImageFilter
+    img = Image.new("L", (size, size), 0)
+    pts = [(95, 110), (105, 80), (135, 65), (170, 72), (185, 100), (178, 130), (150, 160), (115, 195), (95, 215),
+           (140, 213), (190, 212)]
+    ImageDraw.Draw(img).line(pts, fill=255, width=9, joint="curve")
+    return np.asarray(img.filter(ImageFilter.GaussianBlur(1.2)), dtype=np.float64) / 255
+
+
+def _on_paper(mask, lines, shadow):
+    h, w = mask.shape
+    paper = np.full((h, w), 0.92)
+    if lines:
+        for y in range(18, h, 34):
+            paper[y:y + 2, :] = 0.66                          # ruled lines: darker than the paper
+    if shadow:                                                # lower left darker by up to 38%, soft edge
+        yy, xx = np.mgrid[0:h, 0:w]
+        paper = paper * (1 - 0.38 / (1 + np.exp((xx - 0.9 * yy + 40) / 18.0)))
+    img = paper * (1 - 0.55 * mask) + np.random.default_rng(0).normal(0, 0.01, (h, w))   # grey pencil
+    return Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("lines, shadow", [(True, False), (False, True)])
+def test_pencil_digit_on_lined_paper_or_in_a_shadow_reads_like_on_plain_paper(tmp_path, lines, shadow):
+    """The ruled lines are not ink (removed when two or more cross the page); a shadow's gradient is lighting."""
+    mask = _pencil_two()
+    _on_paper(mask, False, False).save(tmp_path / "plain.png")
+    _on_paper(mask, lines, shadow).save(tmp_path / "page.png")
+    plain, page = im.load_digit(tmp_path / "plain.png"), im.load_digit(tmp_path / "page.png")
+    assert np.corrcoef(plain, page)[0, 1] > 0.95
+    rows = page.reshape(28, 28)
+    assert rows[:4].max() < 0.2 and rows[-4:].max() < 0.2    # no line left above or below the digit
+
+
+def test_one_long_stroke_is_kept_as_the_digit():
+    ink = np.zeros((40, 40), dtype=np.float32)
+    ink[30:33, 2:38] = 1.0                                     # the bar of a tightly cropped 2: one long mark
+    ink[5:30, 30:33] = 1.0
+    assert np.array_equal(im._without_ruled_lines(ink, 0.01), ink)
+    ink[10:12, :] = 0.5                                        # two lines across the page: lined paper
+    out = im._without_ruled_lines(ink, 0.01)
+    assert out[10:12, :5].max() == 0 and out[31, :].max() == 0 and out[20, 31] == 1.0

@@ -341,3 +341,16 @@ def test_bad_inputs_name_the_problem():
         net.accuracy([np.zeros((4, 1))])
     # a one-shot iterator (Python 3's zip from mnist_loader ports) is consumed once and works
     net.SGD(zip([np.zeros((4, 1))] * 3, [0, 1, 0]), 1, 2, 0.1, verbose=False)
+
+
+def test_network2_accepts_chapter_ones_test_data_keyword(small, capsys):
+    """The book's chapter-1 call `Network(...).SGD(training_data, epochs, mini_batch_size, eta, test_data=...)`
+    works on network2's class too: test_data is monitored as evaluation accuracy."""
+    training, validation, _ = small
+    net = Network([784, 10, 10], seed=0)
+    ec, ea, tc, ta = net.SGD(training[:200], 2, 10, 0.5, test_data=validation[:100], seed=0)
+    assert len(ea) == 2 and ec == [] and tc == [] and ta == []
+    assert f"Accuracy on evaluation data: {ea[-1]} / 100" in capsys.readouterr().out
+    assert ea[-1] == net.accuracy(validation[:100])
+    with pytest.raises(ValueError, match="not both"):
+        net.SGD(training[:10], 1, 10, 0.5, test_data=validation[:10], evaluation_data=validation[:10])

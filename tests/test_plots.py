@@ -138,3 +138,57 @@ def test_missing_matplotlib_message(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'numnet\[plot\]'"):
         plot_curves({"a": [1.0]}, tmp_path / "c.png")
+
+
+# ---------------------------------------------------------------------------------------------- issue 24: plots
+def _capture(monkeypatch):
+    from numnet.report import plots
+    figures = []
+    real = plots.save_figure
+
+    def keep(fig, path):
+        figures.append(fig)
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    return figures
+
+
+def test_confusion_colours_show_the_errors_not_the_diagonal(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from numnet.report.plots import plot_confusion
+    figures = _capture(monkeypatch)
+    C = np.array([[990, 10, 0], [2, 995, 3], [0, 1, 999]])
+    plot_confusion(C, tmp_path / "c.png")
+    image = figures[0].axes[0].get_images()[0]
+    data = image.get_array()
+    assert data.mask.diagonal().all() and not data.mask[0, 1]          # the correct cells carry no colour
+    assert image.norm.vmax == pytest.approx(0.01)                       # scaled to the largest error share, 10/1000
+    low, high = image.cmap(image.norm(0.002)), image.cmap(image.norm(0.01))
+    assert np.abs(np.subtract(low, high)).sum() > 0.5                   # a 0.2% and a 1% confusion look different
+    assert any("%" in t.get_text() for t in figures[0].axes[1].get_yticklabels()) or figures[0].axes[1].get_ylabel()
+
+
+def test_gradient_health_plot_shows_dead_and_saturated_fractions(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from numnet.report.plots import plot_gradient_health
+    figures = _capture(monkeypatch)
+    health = [(e, {"grad_norm": {"0.W": 1.0 / e, "2.W": 0.5}, "dead_fraction": {"1": 0.1 * e},
+                   "saturated_fraction": {"3": 0.7}}) for e in (1, 2, 3)]
+    plot_gradient_health(health, tmp_path / "g.png")
+    norms, units = figures[0].axes
+    assert len(norms.get_lines()) == 2
+    labels = {line.get_label(): list(line.get_ydata()) for line in units.get_lines()}
+    assert labels["layer 1: dead"] == pytest.approx([10, 20, 30])
+    assert labels["layer 3: saturated"] == pytest.approx([70, 70, 70])
+    assert "warning level (50%)" in labels
+
+
+def test_parallel_coordinate_axes_carry_their_values():
+    from numnet.search.report import _axis_labels
+    from numnet.search.space import Param
+    assert _axis_labels(Param("lr", "log", 1e-4, 1.0)) == [(0.0, "0.0001"), (0.5, "0.01"), (1.0, "1")]
+    assert _axis_labels(Param("hidden", "int", 32, 512))[1] == (0.5, "272")
+    assert [t for _, t in _axis_labels(Param("optimizer", "choice", values=["sgd", "adam"]))] == ["sgd", "adam"]
+    beta = _axis_labels(Param("beta", "one-minus-log", 0.9, 0.999))
+    assert beta[0][1] == "0.9" and beta[1][1] == "0.99" and beta[2][1] == "0.999"

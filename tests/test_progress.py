@@ -1,4 +1,5 @@
 import io
+import re
 
 import numpy as np
 import pytest
@@ -91,3 +92,43 @@ def test_bad_arguments(args, word):
 def test_bad_batch_size():
     with pytest.raises(ValueError, match="n_examples"):
         EpochProgress(10, 1, 1, enabled=False).update(0, 1.0)
+
+
+def test_epoch_line_after_the_bar_closes_keras_style(capsys):
+    """The bar is erased before the epoch's one line (bar, time, loss, val_loss, val_accuracy) is printed, so the
+    two never run into each other; `loss` is the mean of the epoch's batch costs, as in History.history."""
+    import numnet
+    from numnet.train.callbacks import Callback
+    rng = np.random.default_rng(0)
+    X, y = rng.random((90, 4)).astype("float32"), rng.integers(0, 2, 90)
+    seen = []
+
+    class Keep(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            seen.append(float(np.mean(trainer.batch_costs)))
+
+    net = numnet.Network.from_sizes([4, 5, 2], seed=0)
+    lines = []
+    hist = net.fit(X, y, epochs=2, batch_size=32, validation_data=(X[:20], y[:20]), seed=0, verbose=2, progress=True,
+            log=lines.append, callbacks=[Keep()])
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err                       # the bar was drawn ...
+    assert len(lines) == 2
+    for i, line in enumerate(lines, 1):
+        m = re.match(rf"^epoch {i}/2  \u2501{{20}} 90/90  \d+\.\ds  loss (\d\.\d{{4}})  val_loss \d\.\d{{4}}  "
+                     r"val_accuracy \d+\.\d\d%  lr 0\.1$", line)
+        assert m, line
+        assert float(m.group(1)) == pytest.approx(seen[i - 1], abs=1e-4)
+    assert "cost" not in " ".join(lines)            # one cost notion: loss, also History.history's
+    assert hist.history["loss"] == pytest.approx(seen, abs=1e-12)
+    assert set(hist.history) == {"loss", "val_loss", "val_accuracy", "lr"} and len(hist.history["val_loss"]) == 2
+
+
+def test_epoch_line_without_a_bar_has_no_bar():
+    import numnet
+    rng = np.random.default_rng(1)
+    X, y = rng.random((40, 3)).astype("float32"), rng.integers(0, 2, 40)
+    lines = []
+    numnet.Network.from_sizes([3, 4, 2], seed=0).fit(X, y, epochs=1, batch_size=16, seed=0, verbose=1,
+                                                     monitor_training=True, log=lines.append)
+    assert re.match(r"^epoch 1/1  \d+\.\ds  loss \d\.\d{4}  accuracy \d+\.\d\d%  lr 0\.1$", lines[0]), lines

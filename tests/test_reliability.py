@@ -637,13 +637,13 @@ def test_20_integer_epoch_ticks_and_distinct_line_styles(tmp_path, monkeypatch):
     from numnet.report import plots
 
     captured = []
-    real_save = plots._save
+    real_save = plots.save_figure
 
     def keep(fig, path):
         captured.append(fig)
         return real_save(fig, path)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
     plots.plot_curves({"sgd": [1.0, 0.5, 0.25], "momentum": [1.0, 0.5, 0.25]}, tmp_path / "c.png")
     h = numnet.train.history.History()
     for e in (1, 2, 3):

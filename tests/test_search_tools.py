@@ -88,19 +88,24 @@ def test_watch_follows_a_growing_history(tmp_path):
     full = {k: v for k, v in history.items()}
     first = {k: (v[:1] if isinstance(v, list) else v) for k, v in full.items()}
     (run / "history.json").write_text(json.dumps(first))
+    settings = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**settings, "state": "running"}))   # as while it trains
     seen, lines = [], []
 
     def follow():
-        seen.append(watch(run, interval=0.05, max_polls=60, plot=False, log=lines.append))
+        seen.append(watch(run, interval=0.05, max_polls=600, plot=False, log=lines.append))
 
     t = threading.Thread(target=follow)
     t.start()
     time.sleep(0.5)
     (run / "history.json").write_text(json.dumps(full))
+    time.sleep(0.3)
+    (run / "run.json").write_text(json.dumps({**settings, "state": "finished"}))   # watch returns by itself
     t.join(timeout=30)
     assert seen == [3]
-    assert lines[0].startswith("epoch") and len(lines) == 2   # the header with epoch 1, then epochs 2-3
+    assert lines[0].startswith("epoch") and len(lines) == 3   # the header with epoch 1, then epochs 2-3, the end
     assert lines[1].splitlines()[0].split()[0] == "2"
+    assert lines[2] == "the run finished"
 
 
 # ---------------------------------------------------------------------------------------------- scikit-learn

@@ -47,7 +47,14 @@ class _Parser(argparse.ArgumentParser):
     subcommand parsers inherit this class."""
 
     def error(self, message):
-        raise UserError(f"{message} (see: {self.prog} --help)")
+        unknown = message.split("unrecognized arguments: ", 1)[1].split() if "unrecognized arguments: " in message else []
+        parsers = [self, *(p for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                           for p in a.choices.values())]
+        flags = sorted({o for p in parsers for a in p._actions for o in a.option_strings if o.startswith("--")})
+        hint = "".join(cfgmod.did_you_mean(u.split("=")[0], flags, {f"--{k}": f"--{v.replace('_', '-')}"
+                                                                      for k, v in cfgmod.ALIASES.items()})
+                       for u in unknown if u.startswith("--"))
+        raise UserError(f"{message}{hint} (see: {self.prog} --help)")
 
 
 def _checked(resolve, name):
@@ -66,15 +73,37 @@ def _resolver(registry):
     return _checked(registry.resolve, registry.kind)
 
 
-def _run_arguments(t) -> None:
-    """The network, optimisation and data flags of a run (train, lr-find); defaults come from the settings."""
+class _Only:
+    """An argument group that adds only the flags whose setting is in `keep` (None: every flag)."""
+
+    def __init__(self, group, keep):
+        self.group, self.keep = group, keep
+
+    def add_argument(self, *flags, **kw):
+        dest = kw.get("dest") or flags[0].lstrip("-").replace("-", "_")
+        if self.keep is None or dest in self.keep:
+            self.group.add_argument(*flags, **kw)
+
+
+#: the settings lr-find reads (network, optimizer, batch size, L2, training data); its --help lists only these
+LR_FIND_KEYS = {"sizes", "activation", "pieces", "output", "cost", "init", "init_std", "bias_init", "keep_prob",
+                "batch_norm", "dtype", "optimizer", "batch_size", "l2", "train_size", "validation_size", "seed",
+                "classes", "init_from", "replace_head", "freeze"}
+
+
+def _run_arguments(t, keep=None) -> None:
+    """The network, optimisation and data flags of a run (train; lr-find keeps `keep`); defaults come from the
+    settings."""
     from .nn import ACTIVATIONS, COSTS, INITIALIZERS, hidden_names, resolve_hidden
     from .train import OPTIMIZERS, SCHEDULES
 
     S = argparse.SUPPRESS
+    D = cfgmod.DEFAULTS
+    keep = None if keep is None else keep | set(cfgmod.optimizer_keys())
     hidden = ", ".join(hidden_names())
-    n = t.add_argument_group("network")
-    n.add_argument("--sizes", type=_sizes, default=S, help="layer sizes, e.g. 784,30,10")
+    n = _Only(t.add_argument_group("network"), keep)
+    n.add_argument("--sizes", type=_sizes, default=S,
+                   help=f"layer sizes, e.g. 784,30,10 (default {','.join(map(str, D['sizes']))})")
     n.add_argument("--activation", type=_checked(resolve_hidden, "activation"), default=S,
                    help=f"hidden activation: {hidden}")
     n.add_argument("--pieces", type=int, default=S,
@@ -95,7 +124,7 @@ def _run_arguments(t) -> None:
     n.add_argument("--dtype", default=S, choices=["float32", "float64"], help="compute type (default float32)")
     n.add_argument("--device", default=S, choices=known_devices(),
                    help="where to train: cpu (NumPy, default) or cuda (CuPy on a GPU: pip install \"numnet[gpu]\")")
-    o = t.add_argument_group("optimisation")
+    o = _Only(t.add_argument_group("optimisation"), keep)
     o.add_argument("--optimizer", type=_resolver(OPTIMIZERS), default=S, help=", ".join(OPTIMIZERS.names()))
     o.add_argument("--lr", type=float, default=S, help="learning rate (η, α); default: the optimizer's own "
                    "(" + ", ".join(f"{k} {c.default_lr:g}" for k, c in OPTIMIZERS.items()) + ")")
@@ -103,8 +132,10 @@ def _run_arguments(t) -> None:
     for key in sorted(cfgmod.optimizer_keys(), key=lambda k: (k not in known, k)):
         o.add_argument(f"--{key.replace('_', '-')}", type=float, default=S,
                        help=known.get(key, f"optimizer parameter {key}"))
-    o.add_argument("--epochs", type=int, default=S, help="number of passes over the training set")
-    o.add_argument("--batch-size", type=int, default=S, help="mini-batch size (1: stochastic)")
+    o.add_argument("--epochs", type=int, default=S, help=f"number of passes over the training set (default "
+                                                          f"{D['epochs']})")
+    o.add_argument("--batch-size", type=int, default=S, help=f"mini-batch size (1: stochastic; default "
+                                                              f"{D['batch_size']})")
     o.add_argument("--l2", type=float, default=S, help="L2 regularisation λ")
     o.add_argument("--schedule", type=_resolver(SCHEDULES), default=S, help=", ".join(SCHEDULES.names()))
     known = {"decay": ("float", "inverse-time: α = α0/(1 + decay·epoch)"), "rate": ("float", "exponential: α = α0·rate^epoch"),
@@ -116,7 +147,7 @@ def _run_arguments(t) -> None:
         o.add_argument(f"--{key.replace('_', '-')}", type=int if kind == "int" else float, default=S, help=text)
     o.add_argument("--early-stopping", type=int, default=S, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without better validation accuracy; restore the best weights")
-    d = t.add_argument_group("data")
+    d = _Only(t.add_argument_group("data"), keep)
     d.add_argument("--data", default=S, choices=cfgmod.DATA,
                    help="mnist (default), or random_regression: the activation notes' program, a network fitted to "
                         "--train-size (64) random points with real targets (identity output, quadratic cost)")
@@ -134,7 +165,7 @@ def _run_arguments(t) -> None:
     d.add_argument("--train-dev-size", type=int, default=S, metavar="N",
                    help="hold out N training images (seeded) as a training-dev set; the run then reports the "
                         "error ladder's training, training-dev, dev and test errors")
-    tr = t.add_argument_group("transfer learning")
+    tr = _Only(t.add_argument_group("transfer learning"), keep)
     tr.add_argument("--init-from", default=S, metavar="MODEL", help="start from this saved model's weights")
     tr.add_argument("--replace-head", type=int, default=S, metavar="N",
                     help="replace the model's output layer with a new one of N units")
@@ -162,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (flags may change "
                                                     "lr, schedule, l2, keep-prob, epochs, ...)")
     g.add_argument("--checkpoint-dir", metavar="DIR", help="write a checkpoint here after every epoch")
-    g.add_argument("--out", metavar="PATH", help=f"where to save the trained model (default ./{DEFAULT_MODEL})")
+    g.add_argument("--out", metavar="PATH", help=f"where to save the trained model (default ./{DEFAULT_MODEL}; "
+                                                  "with --resume, the resumed run's own --out)")
     g.add_argument("--history", metavar="PATH", help="save the training history as JSON")
     g.add_argument("--plot", metavar="DIR", help="write learning-curve PNGs to DIR")
     g.add_argument("--json-summary", metavar="PATH", help="write a JSON summary of the run (for scripts)")
@@ -171,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model on MNIST, with error analysis")
     e.add_argument("model", help="a model file saved by numnet (.npz)")
-    e.add_argument("--split", choices=["test", "validation", "train"], default="test")
+    e.add_argument("--split", choices=["test", "validation", "train"], default="test",
+                   help="which MNIST set to measure (default test; validation: the 10,000 held out of training)")
     e.add_argument("--confusion", action="store_true", help="print the confusion matrix")
     e.add_argument("--worst", type=int, default=0, metavar="K", help="list the K most confident mistakes")
     e.add_argument("--worst-dir", metavar="DIR", help="also save the worst mistakes as PNG images here")
@@ -210,17 +243,23 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--human-error", type=float, required=True, metavar="PERCENT",
                     help="human-level error in percent (a proxy for the Bayes error), e.g. 0.2")
     dg.add_argument("--train-dev-size", type=int, metavar="N",
-                    help="the training-dev set of the run (numnet train --train-dev-size N --seed S)")
-    dg.add_argument("--seed", type=int, default=0, help="the run's seed (it drew the training-dev set)")
-    dg.add_argument("--train-size", type=int, metavar="N", help="the run's --train-size (first N images)")
+                    help="the training-dev set of the run (default: the one the model file records)")
+    dg.add_argument("--seed", type=int, help="the run's seed, which drew the training-dev set (default: the one "
+                                             "the model file records; a different one is refused)")
+    dg.add_argument("--train-size", type=int, metavar="N",
+                    help="the run's --train-size (first N images; default: the one the model file records)")
     dg.add_argument("--shift", choices=["none", "thick", "thin", "rotate", "invert"], default="none",
                     help="apply this shift to the dev and test images (a data-mismatch demonstration)")
 
     pr = sub.add_parser("predict", help="classify digit images (PNG/JPEG) with a saved model")
     pr.add_argument("model", help="a model file saved by numnet (.npz)")
-    pr.add_argument("images", nargs="+", metavar="IMAGE")
+    pr.add_argument("images", nargs="+", metavar="IMAGE", help="one or more digit images (PNG, JPEG, TIFF; a photo "
+                                                                "or scan of one digit, any size)")
     pr.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                     help="dark ink on light paper is inverted automatically; force with yes/no")
+    pr.add_argument("--show-input", metavar="PNG", help="save the 28x28 input the model read (enlarged) to PNG "
+                                                        "(several images: PNG-1.png, PNG-2.png, ...)")
+    pr.add_argument("--ascii", action="store_true", help="print the 28x28 input the model read as text")
 
     gc = sub.add_parser("gradcheck", help="numerical gradient check of every activation/cost (or of a model)")
     gc.add_argument("--model", help="check this saved model instead of the built-in combinations")
@@ -270,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     lf.add_argument("--end-lr", dest="lr_max", type=float, default=10.0, metavar="LR", help="last rate (10)")
     lf.add_argument("--steps", type=int, default=300, help="mini-batches (default 300)")
     lf.add_argument("--plot", default="lr-find.png", metavar="PNG", help="cost vs rate plot (default lr-find.png)")
-    _run_arguments(lf)
+    _run_arguments(lf, LR_FIND_KEYS)
     wa = sub.add_parser("watch", help="follow a run: print each epoch and redraw its curves as it trains",
                         description="Follow DIR/history.json (numnet train --checkpoint-dir DIR) or a history file: "
                                     "prints each new epoch and redraws cost.png and accuracy.png; Ctrl-C stops.")
@@ -287,8 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--budget", type=float, metavar="SECONDS", help="stop starting trials after this many seconds")
     se.add_argument("--epochs", type=int, help="epochs per trial (default: the space's)")
     se.add_argument("--train-size", type=int, help="training images per trial (the first N)")
-    se.add_argument("--sampler", choices=["random", "grid", "tpe"], default="random")
-    se.add_argument("--pruner", choices=["none", "median", "hyperband"], default="none")
+    se.add_argument("--sampler", choices=["random", "grid", "tpe"], default="random",
+                    help="how settings are drawn: random (default; the course's advice), grid (every combination "
+                         "of the space's grid values), tpe (Bayesian: learns from finished trials)")
+    se.add_argument("--pruner", choices=["none", "median", "hyperband"], default="none",
+                    help="stop unpromising trials early: none (default), median (below the median of earlier trials "
+                         "at the same epoch), hyperband (successive halving over several budgets)")
     se.add_argument("--workers", type=int, default=1, help="worker processes (BLAS threads = cores / workers)")
     se.add_argument("--storage", metavar="URL", help="journal file or RDB URL (default: DIR/journal.log)")
     se.add_argument("--study", metavar="NAME", help="study name (default: the space file's name)")
@@ -318,14 +361,16 @@ def _is_default_run(args, given) -> bool:
 
 def cmd_train(args) -> int:
     from .runs import RunInterrupted, run
+    from .runs.outputs import hold_output, resumed_out
 
     given = {k: v for k, v in vars(args).items() if k in cfgmod.known_keys()}
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     if args.quiet:  # numerical RuntimeWarnings are noise under --quiet (divergence is an error of its own)
         warnings.simplefilter("ignore", RuntimeWarning)
+    out = args.out or (resumed_out(args.resume, DEFAULT_MODEL) if args.resume else DEFAULT_MODEL)
     try:
-        with _sigterm_as_interrupt() as received:
-            r = run(args.recipe, args.config, given, resume=args.resume, out=args.out or DEFAULT_MODEL,
+        with _sigterm_as_interrupt() as received, hold_output(out):
+            r = run(args.recipe, args.config, given, resume=args.resume, out=out,
                     checkpoint_dir=args.checkpoint_dir, history=args.history, plot=args.plot,
                     json_summary=args.json_summary, verbose=0 if args.quiet else 2, log=log)
     except RunInterrupted as e:
@@ -512,19 +557,27 @@ def cmd_label_issues(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
+    """The error ladder on the split the model was trained with (recorded in the model file)."""
     from .data import load_mnist, shift_images, train_dev_split
     from .report.diagnosis import check_human_error, error_ladder
+    from .runs.outputs import diagnosis_split, read_training_meta
+    from .runs.run import select_classes
 
     human = check_human_error(args.human_error)
     net = _load_model(args.model)
     if net.n_in != 784:
         raise UserError(f"{args.model} takes {net.n_in} inputs, not MNIST's 784")
-    (X, y), (Xv, yv), (Xt, yt) = load_mnist(dtype=net.dtype.name)
-    if args.train_size:
-        X, y = X[:args.train_size], y[:args.train_size]
+    split, notes = diagnosis_split(read_training_meta(args.model), args.seed, args.train_size, args.train_dev_size)
+    for note in notes:
+        print(note)
+    data = load_mnist(dtype=net.dtype.name, **({"validation_size": split["validation_size"]}
+                                                if split["validation_size"] is not None else {}))
+    (X, y), (Xv, yv), (Xt, yt) = select_classes(data, split["classes"]) if split["classes"] else data
+    if split["train_size"]:
+        X, y = X[:split["train_size"]], y[:split["train_size"]]
     train_dev = None
-    if args.train_dev_size:
-        (X, y), train_dev = train_dev_split(X, y, args.train_dev_size, seed=args.seed)
+    if split["train_dev_size"]:
+        (X, y), train_dev = train_dev_split(X, y, split["train_dev_size"], seed=split["seed"])
     if args.shift != "none":
         Xv, Xt = shift_images(Xv, args.shift), shift_images(Xt, args.shift)
         print(f"dev and test images shifted: {args.shift}")
@@ -537,8 +590,10 @@ def cmd_diagnose(args) -> int:
 def cmd_predict(args) -> int:
     """Classify every readable image; each one that cannot be read is reported on stderr (one line each) and
     the exit status is 2 when any failed."""
-    from .data.images import load_digit
+    from .data.images import digit_to_image, load_digit
 
+    if args.show_input:
+        check_output_dir(Path(args.show_input).parent or ".", "--show-input")
     net = _load_model(args.model)
     if net.n_in != 784:
         raise UserError(f"{args.model} takes {net.n_in} inputs; image prediction needs a 784-input MNIST model")
@@ -552,12 +607,47 @@ def cmd_predict(args) -> int:
             print(f"numnet: error: {_error_text(e)}", file=sys.stderr)
     if loaded:
         proba = net.predict_proba(np.stack([x for _, x in loaded]))
-        for (path, _), pvec in zip(loaded, proba):
-            k = int(np.argmax(pvec))
-            print(f"{path}: {k} (probability {pvec[k]:.3f})")
+        for i, ((path, x), pvec) in enumerate(zip(loaded, proba)):
+            print(_prediction_line(path, pvec))
+            if args.ascii:
+                print(_ascii_digit(x))
+            if args.show_input:
+                shown = _input_path(args.show_input, i, len(loaded))
+                digit_to_image(x, shown, scale=8)
+                print(f"  the 28x28 input it read: {shown}")
     if failed and len(args.images) > 1:
         print(f"numnet: {failed} of {len(args.images)} images could not be read", file=sys.stderr)
     return 2 if failed else 0
+
+
+#: a prediction below this probability gets a note: the image may not look like an MNIST digit to the model
+LOW_CONFIDENCE = 0.6
+
+
+def _prediction_line(path, pvec) -> str:
+    """"PATH: 2 (probability 0.912); next: 7 (0.050), 3 (0.021)", with a note when the top one is unsure."""
+    order = np.argsort(pvec)[::-1]
+    k = int(order[0])
+    line = f"{path}: {k} (probability {pvec[k]:.3f})"
+    if len(order) > 1:
+        line += "; next: " + ", ".join(f"{int(j)} ({pvec[j]:.3f})" for j in order[1:3])
+    if pvec[k] < LOW_CONFIDENCE:
+        line += ("  [low confidence: check the input the model saw with --show-input PNG or --ascii (the digit "
+                 "dark on light paper, alone, filling most of the picture reads best)]")
+    return line
+
+
+def _ascii_digit(x) -> str:
+    """The 28x28 input as text: ' ' for no ink up to '@' for full ink."""
+    shades = " .:-=+*#%@"
+    rows = np.asarray(x, dtype=float).reshape(28, 28)
+    return "\n".join("  " + "".join(shades[min(9, int(v * 10))] * 2 for v in row) for row in rows)
+
+
+def _input_path(target, i, n) -> Path:
+    """--show-input's file for the i-th image: the path itself for one image, PATH-1.png, ... for several."""
+    target = Path(target)
+    return target if n == 1 else target.with_name(f"{target.stem}-{i + 1}{target.suffix or '.png'}")
 
 
 def cmd_gradcheck(args) -> int:

@@ -6,6 +6,9 @@
     >>> net.SGD(training_data, 30, 10, 0.5, lmbda=5.0, evaluation_data=validation_data,
     ...         monitor_evaluation_accuracy=True)
 
+Chapter 1's network.py is `Network1` (quadratic cost, N(0, 1) weights, `SGD(..., test_data=...)` printing
+"Epoch j: correct / total"); `Network` is chapter 3's network2.py, and takes chapter 1's `test_data=` keyword too.
+
 Data keeps the book's forms: examples are (x, y) tuples with x a (784, 1) column; y is a one-hot (10, 1)
 column (training data) or an int label (validation / test data). Lists are stacked into matrices once per
 call and every mini-batch goes through the engine as one matrix product per layer.
@@ -413,13 +416,21 @@ class Network:
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, evaluation_data=None,
             monitor_evaluation_cost=False, monitor_evaluation_accuracy=False, monitor_training_cost=False,
-            monitor_training_accuracy=False, early_stopping_n=0, seed=None, verbose=True):
+            monitor_training_accuracy=False, early_stopping_n=0, seed=None, verbose=True, test_data=None):
         """Mini-batch SGD with L2; returns (evaluation_cost, evaluation_accuracy, training_cost, training_accuracy).
+
+        `test_data=` (chapter 1's keyword) is accepted as evaluation_data with monitor_evaluation_accuracy, so
+        the book's chapter-1 call works here too; for chapter 1's own network (quadratic cost, N(0, 1) weights,
+        "Epoch j: correct / total" lines) use `Network1`.
 
         Accuracies are counts of correct examples; costs include the L2 term 0.5·(λ/len(data))·Σ‖w‖².
         early_stopping_n > 0 stops after that many epochs without a better evaluation accuracy (the
         weights are kept as they are, as in the book). `seed` fixes the shuffling.
         """
+        if test_data is not None:
+            if evaluation_data is not None:
+                raise ValueError("give test_data (chapter 1's name) or evaluation_data, not both")
+            evaluation_data, monitor_evaluation_accuracy = test_data, True
         epochs, mini_batch_size, eta, lmbda = self._check_sgd(epochs, mini_batch_size, eta, lmbda)
         early_stopping_n = int(early_stopping_n or 0)
         if early_stopping_n < 0:

@@ -167,6 +167,39 @@ def _span(core: np.ndarray, faint: np.ndarray, trim: float) -> tuple[int, int]:
     return lo, hi
 
 
+def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """The pixels of `mask` that lie in a horizontal run of at least `length` True pixels in their row."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    step = np.diff(padded, axis=1)                      # +1 where a run starts, -1 just after it ends
+    rows, starts = np.nonzero(step == 1)
+    ends = np.nonzero(step == -1)[1]                    # same order: row by row, left to right
+    keep = ends - starts >= length
+    out = np.zeros(h * w + 1, dtype=np.int32)           # a +1/-1 difference per run, then a running sum
+    np.add.at(out, rows[keep] * w + starts[keep], 1)
+    np.add.at(out, rows[keep] * w + ends[keep], -1)
+    return np.cumsum(out[:-1]).reshape(h, w) > 0
+
+
+def _without_ruled_lines(ink: np.ndarray, sigma: float) -> np.ndarray:
+    """Lined paper: the ruled lines are ink-like marks running across most of the width (a run of at least
+    60% of it, at the faint-ink level, widened a pixel up and down for their soft edges). They are removed
+    only when there are at least two such lines apart, as on ruled paper: one long horizontal mark may be the
+    digit's own stroke (the bar of a tightly cropped 2 or 7)."""
+    h, w = ink.shape
+    lines = _long_runs(ink > max(4.0 * sigma, _INK_THRESHOLD * float(ink.max())), max(8, int(0.6 * w)))
+    rows = lines.any(axis=1)
+    bands = int(np.count_nonzero(np.diff(rows.astype(np.int8)) == 1) + rows[0])
+    if bands < 2:
+        return ink
+    lines[1:] |= lines[:-1].copy()
+    lines[:-1] |= lines[1:].copy()
+    out = ink.copy()
+    out[lines] = 0.0
+    return out
+
+
 def _normalise(gray: np.ndarray, invert, name) -> np.ndarray:
     """MNIST-style 28x28 digit from a grayscale image in [0, 1]; see load_digit."""
     ink = gray - _lighting(gray)  # background at 0 everywhere, however the paper was lit
@@ -179,6 +212,7 @@ def _normalise(gray: np.ndarray, invert, name) -> np.ndarray:
     if sigma > _DENOISE_ABOVE:  # grain or sensor noise: a 3x3 median removes specks, keeps strokes
         ink = np.asarray(Image.fromarray(ink).filter(ImageFilter.MedianFilter(3)))
         sigma = _noise(ink)
+    ink = _without_ruled_lines(ink, sigma)
     contrast = float(ink.max())
     if contrast < max(_BLANK_CONTRAST, 6.0 * sigma):
         raise ValueError(f"{name}: the image is blank (no ink stands out from the background)")

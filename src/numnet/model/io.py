@@ -46,11 +46,15 @@ class Persistence:
                 out[f"{i}.{k}"] = v
         return out
 
-    def save(self, path) -> Path:
+    def save(self, path, meta=None) -> Path:
         """Write the model: an NPZ archive of the arrays plus `__meta__`, the architecture as UTF-8 JSON.
         Written atomically, from either device (files hold host arrays: load, then `.to("cuda")`); loads with
-        `numnet.load` and never uses pickle."""
-        return write_archive(path, self.architecture(), self.arrays())
+        `numnet.load` and never uses pickle. `meta`: extra JSON fields stored beside the architecture (e.g.
+        {"training": ...}; loading ignores them; they may not replace an architecture field)."""
+        arch = self.architecture()
+        if meta and set(meta) & set(arch):
+            raise ValueError(f"meta may not replace the architecture's fields {sorted(set(meta) & set(arch))}")
+        return write_archive(path, {**arch, **(meta or {})}, self.arrays())
 
     @classmethod
     def from_architecture(cls, arch: dict, arrays: dict, source="model") -> "Network":

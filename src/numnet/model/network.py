@@ -227,6 +227,12 @@ class Network(Building, Inputs, Evaluating, Persistence):
         with np.errstate(over="ignore", under="ignore"):
             return self.forward_pass(X, training, rng)[0]
 
+    def summary(self) -> str:
+        """Keras-style table: each layer's output shape and parameter count, and the totals."""
+        from .summary import summary
+
+        return summary(self)
+
     def fit(self, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_data=None, seed=None,
             verbose=None, callbacks=(), **options):
         """Train by mini-batch gradient descent; returns the History. See `numnet.train.fit`."""

@@ -218,14 +218,14 @@ def format_tag_summary(rows: list[dict], tagged: TaggedMistakes) -> str:
     best = next((r for r in rows if r["tag"] != "(untagged)"), None)
     if best:
         lines.append(f"fixing every {best['tag']!r} mistake would lower the error from {100 * best['error']:.2f}% "
-                     f"to at most {100 * best['error_if_fixed']:.2f}%")
+                     f"to at least {100 * best['error_if_fixed']:.2f}% (fixing them all: the most this category can gain)")
     return "\n".join(lines)
 
 
 def write_error_sheet(sample, X, path, shape=(28, 28), columns=10, title=None) -> Path:
     """A contact sheet PNG of the sampled mistakes: each image with 'true → predicted (confidence)'. `sample`
     is a MistakeSample or anything with index / true / predicted / confidence (or a `labels` list of titles)."""
-    from .plots import _save
+    from .plots import save_figure
 
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != shape[0] * shape[1]:
@@ -253,7 +253,7 @@ def write_error_sheet(sample, X, path, shape=(28, 28), columns=10, title=None) -
     ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _grid_figure(n, columns):

@@ -21,7 +21,7 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
-def _figure(figsize=(7.0, 4.5)):
+def figure(figsize=(7.0, 4.5)):
     """A fresh Figure bound to an Agg canvas, plus its single Axes."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -39,12 +39,12 @@ MARKERS = ("o", "s", "^", "D", "v", "x")
 
 def _integer_ticks(ax) -> None:
     """Whole-number ticks on the x axis (epochs): no "2.5" epoch."""
-    from matplotlib.ticker import MaxNLocator   # matplotlib is present: _figure ran first
+    from matplotlib.ticker import MaxNLocator   # matplotlib is present: figure ran first
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -66,7 +66,7 @@ def _finish_epochs(fig, ax, title, ylabel, path) -> Path:
     _integer_ticks(ax)
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_history(history, directory) -> list[Path]:
@@ -92,7 +92,7 @@ def plot_history(history, directory) -> list[Path]:
         costs.extend(batch)
     train_cost, val_cost = _series(history.train_cost), _series(history.val_cost)
     if costs or train_cost is not None or val_cost is not None:
-        fig, ax = _figure()
+        fig, ax = figure()
         if costs:
             ax.plot(xs, costs, color=COLORS[7], alpha=0.25, linewidth=0.6, label="mini-batch cost")
             ax.plot(xs, ewa(costs, beta=BATCH_BETA), color=COLORS[0], alpha=0.6, linewidth=1.0,
@@ -106,7 +106,7 @@ def plot_history(history, directory) -> list[Path]:
 
     train_acc, val_acc = _series(history.train_accuracy), _series(history.val_accuracy)
     if train_acc is not None or val_acc is not None:
-        fig, ax = _figure()
+        fig, ax = figure()
         if train_acc is not None:
             ax.plot(epochs, 100 * train_acc, "o-", color=COLORS[0], markersize=3, label="training accuracy")
         if val_acc is not None:
@@ -114,16 +114,40 @@ def plot_history(history, directory) -> list[Path]:
                     label="validation accuracy")
         written.append(_finish_epochs(fig, ax, "accuracy", "accuracy (%)", directory / "accuracy.png"))
     health = [(e, r) for e, r in zip(history.epoch, history.gradient_health) if r]
-    if health:  # recorded by the GradientHealth callback: each layer's gradient norm per epoch
-        fig, ax = _figure()
-        keys = [k for k in health[0][1].get("grad_norm", {}) if k.endswith(".W")] or list(health[0][1]["grad_norm"])
-        for j, key in enumerate(keys):
-            values = [r["grad_norm"].get(key) for _, r in health]
-            ax.semilogy([e for e, _ in health], values, "o-", color=COLORS[j % len(COLORS)], markersize=3,
-                        label=f"layer {key}")
-        written.append(_finish_epochs(fig, ax, "gradient norm per layer (mean over the epoch's mini-batches)",
-                                      "‖∂C/∂W‖", directory / "gradient-health.png"))
+    if health:  # recorded by the GradientHealth callback
+        written.append(plot_gradient_health(health, directory / "gradient-health.png"))
     return written
+
+
+def plot_gradient_health(health, path) -> Path:
+    """Two panels from GradientHealth's records [(epoch, record)]: each layer's gradient norm per epoch (log
+    scale), and the fractions of dead (ReLU) and saturated (sigmoid/tanh) units of each hidden layer that its
+    warnings are about (0-100%, with the 50% warning line)."""
+    fig, _ = figure((7.0, 7.0))
+    fig.clear()
+    ax, ax2 = fig.subplots(2, 1)
+    epochs = [e for e, _ in health]
+    keys = [k for k in health[0][1].get("grad_norm", {}) if k.endswith(".W")] or list(health[0][1]["grad_norm"])
+    for j, key in enumerate(keys):
+        ax.semilogy(epochs, [r["grad_norm"].get(key) for _, r in health], "o-", color=COLORS[j % len(COLORS)],
+                    markersize=3, label=f"layer {key}")
+    ax.set(title="gradient norm per layer (mean over the epoch's mini-batches)", xlabel="epoch", ylabel="‖∂C/∂W‖")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _integer_ticks(ax)
+    j = 0
+    for kind, style in (("dead_fraction", "o-"), ("saturated_fraction", "s--")):
+        for layer in sorted({k for _, r in health for k in (r.get(kind) or {})}, key=int):
+            ax2.plot(epochs, [100 * (r.get(kind) or {}).get(layer, np.nan) for _, r in health], style,
+                     color=COLORS[j % len(COLORS)], markersize=3,
+                     label=f"layer {layer}: {'dead' if kind == 'dead_fraction' else 'saturated'}")
+            j += 1
+    ax2.axhline(50, color="gray", linewidth=0.8, linestyle=":", label="warning level (50%)")
+    ax2.set(title="dead and saturated units per hidden layer", xlabel="epoch", ylabel="units (%)", ylim=(-2, 102))
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize="small")
+    _integer_ticks(ax2)
+    return save_figure(fig, path)
 
 
 def plot_curves(curves: dict, path, title: str = "", xlabel: str = "epoch", ylabel: str = "cost",
@@ -143,7 +167,7 @@ def plot_curves(curves: dict, path, title: str = "", xlabel: str = "epoch", ylab
         if logy and np.any(y[np.isfinite(y)] <= 0):
             raise ValueError(f"curve {name!r} has values <= 0, which a log scale (logy=True) cannot show")
         arrays[str(name)] = y
-    fig, ax = _figure()
+    fig, ax = figure()
     for i, (name, y) in enumerate(arrays.items()):
         y = np.where(np.isfinite(y), y, np.nan)
         # identical curves (two optimizers that agree) stay visible: each its own dash pattern and marker
@@ -157,7 +181,7 @@ def plot_curves(curves: dict, path, title: str = "", xlabel: str = "epoch", ylab
         _integer_ticks(ax)
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_decision_boundary(predict, X, y, path, title: str = "", resolution: int = 300) -> Path:
@@ -185,8 +209,8 @@ def plot_decision_boundary(predict, X, y, path, title: str = "", resolution: int
 
     classes = np.union1d(y, z)
     colors = [COLORS[i % len(COLORS)] for i in range(classes.size)]
-    from matplotlib.colors import ListedColormap   # matplotlib is present: _figure ran first
-    fig, ax = _figure(figsize=(6.0, 5.0))
+    from matplotlib.colors import ListedColormap   # matplotlib is present: figure ran first
+    fig, ax = figure(figsize=(6.0, 5.0))
     ax.imshow(np.searchsorted(classes, z).reshape(gx.shape), origin="lower", aspect="auto",
               extent=(low[0], high[0], low[1], high[1]), cmap=ListedColormap(colors),
               vmin=-0.5, vmax=classes.size - 0.5, alpha=0.35, interpolation="nearest")
@@ -197,7 +221,7 @@ def plot_decision_boundary(predict, X, y, path, title: str = "", resolution: int
                        linewidths=0.4, label=f"class {c}")
     ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", xlim=(low[0], high[0]), ylim=(low[1], high[1]))
     ax.legend(loc="best", fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _class_indices(name, values, m) -> np.ndarray:
@@ -217,22 +241,31 @@ def _class_indices(name, values, m) -> np.ndarray:
 
 
 def plot_confusion(C, path, title: str = "confusion matrix") -> Path:
-    """The confusion matrix as a heat map PNG (rows: true class, columns: predicted), counts in the cells."""
+    """The confusion matrix as a heat map PNG (rows: true class, columns: predicted), counts in the cells. The
+    colours show the errors: each off-diagonal cell's share of its true class on a scale up to the largest such
+    share (so a 1% confusion is not washed out by the 99% diagonal); the diagonal (correct) is grey."""
     C = np.asarray(C)
     if C.ndim != 2 or C.shape[0] != C.shape[1] or C.size == 0:
         raise ValueError(f"a confusion matrix must be square and non-empty, got shape {C.shape}")
     k = len(C)
-    fig, ax = _figure((1.0 + 0.55 * k, 0.8 + 0.5 * k))
+    fig, ax = figure((1.0 + 0.55 * k, 0.8 + 0.5 * k))
     rows = C.sum(axis=1, keepdims=True)
     share = np.divide(C, rows, out=np.zeros(C.shape), where=rows > 0)
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    errors = np.ma.masked_array(share, mask=np.eye(k, dtype=bool))
+    top = float(errors.max()) if errors.count() and errors.max() > 0 else 1.0
+    from matplotlib import colormaps   # matplotlib is present: figure ran first
+
+    cmap = colormaps["Reds"].with_extremes(bad="#e0e0e0")
+    image = ax.imshow(errors, cmap=cmap, vmin=0, vmax=top)
+    fig.colorbar(image, ax=ax, shrink=0.8, format=lambda v, _: f"{100 * v:.1f}%",
+                 label="share of the true class (errors)")
     for i in range(k):
         for j in range(k):
             ax.text(j, i, str(int(C[i, j])), ha="center", va="center", fontsize=7,
-                    color="white" if share[i, j] > 0.5 else "black")
+                    color="white" if i != j and share[i, j] > 0.6 * top else "black")
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -5,6 +5,7 @@ prints nothing unless given a `log`.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -27,9 +28,9 @@ from ..utils.backend import CPU, require_device
 from ..utils.files import check_output_dir, check_output_file, remove_stale_temporaries, write_text_atomic
 from ..utils.jsonio import read_json
 from . import settings as S
+from .outputs import RUN_EXTRAS, RUN_FILE, interrupted_path, training_meta, write_run_file
 
 DEFAULT_MODEL = "numnet-model.npz"
-RUN_FILE = "run.json"
 #: files atomically written into a checkpoint folder, whose leftover temporaries --resume removes
 STALE_NAMES = (CHECKPOINT_FILE, "history.json", RUN_FILE)
 NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "init_std", "bias_init", "batch_norm", "pieces",
@@ -41,12 +42,13 @@ class RunError(ValueError):
 
 
 class RunInterrupted(Exception):
-    """Ctrl-C or SIGTERM during training; `checkpoint_dir` (if any) holds the last finished epoch."""
+    """Ctrl-C or SIGTERM during training; `checkpoint_dir` (if any) holds the last finished epoch; without one,
+    `saved` is the file the model, as trained when interrupted, was rescued into (None: it could not be)."""
 
-    def __init__(self, checkpoint_dir=None):
-        self.checkpoint_dir = checkpoint_dir
-        super().__init__("interrupted" + (f"; resume with: numnet train --resume {checkpoint_dir}"
-                                          if checkpoint_dir else ""))
+    def __init__(self, checkpoint_dir=None, saved=None):
+        self.checkpoint_dir, self.saved = checkpoint_dir, saved
+        super().__init__("interrupted" + (f"; resume with: numnet train --resume {checkpoint_dir}" if checkpoint_dir
+                                          else f"; the model as trained so far was saved to {saved}" if saved else ""))
 
 
 @dataclass
@@ -305,7 +307,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         raise RunError("--early-stopping needs a validation set (--validation-size > 0)")
     if checkpoint_dir:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        write_text_atomic(Path(checkpoint_dir) / RUN_FILE, json.dumps(cfg, indent=1))
+        write_run_file(checkpoint_dir, cfg, out, "running")
     if not resume:
         say(_header(cfg, recipe, net, optimizer))
         if cfg.get("init_from"):
@@ -316,7 +318,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     early = EarlyStopping(patience=cfg["early_stopping"]) if cfg["early_stopping"] else None
     if cfg["gradient_health"]:
         callbacks = [*callbacks, GradientHealth(log=say)]
-    t0 = time.perf_counter()
+    t0, state = time.perf_counter(), "stopped"
     try:
         hist = net.fit(X, y, epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=optimizer, l2=cfg["l2"],
                        validation_data=validation, seed=cfg["seed"], verbose=verbose, schedule=schedule,
@@ -325,11 +327,16 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
                        callbacks=callbacks, log=say, progress=progress)
         if cfg.get("fine_tune_lr") is not None:
             hist = _fine_tune(net, hist, cfg, X, y, validation, verbose, callbacks, say, progress)
+        state = "finished"
     except KeyboardInterrupt:
-        raise RunInterrupted(checkpoint_dir) from None
+        raise RunInterrupted(checkpoint_dir, None if checkpoint_dir else _save_interrupted(net, out)) from None
     except OSError as e:  # a checkpoint or callback could not write: keep what was trained
         _rescue_model(net, f"training stopped: a file could not be written ({_os_message(e)})",
                       [out] if out is not None else [])
+    finally:
+        if checkpoint_dir:  # `numnet watch` stops on it
+            with contextlib.suppress(OSError):
+                write_run_file(checkpoint_dir, cfg, out, state)
     seconds = time.perf_counter() - t0
     test = None if not len(Xt) else net.evaluate_regression(Xt, yt) if net.regression else net.evaluate(Xt, yt)
     errors = {}
@@ -341,7 +348,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     paths = {}
     if out is not None:
         try:
-            paths["model"] = net.save(out)
+            paths["model"] = net.save(out, meta=training_meta(cfg))
         except OSError as e:
             _rescue_model(net, f"could not save the model to {out} ({_os_message(e)})")
     try:
@@ -370,6 +377,15 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
             raise RunError(f"{saved}the summary could not be written: {_os_message(e)}") from None
         paths["json_summary"] = Path(json_summary)
     return result
+
+
+def _save_interrupted(net, out):
+    """Ctrl-C without a checkpoint folder: keep the trained weights in `interrupted_path(out)` (beside --out, or
+    in the current folder), not in --out itself; the path, or None when it could not be written."""
+    try:
+        return net.save(interrupted_path(out or DEFAULT_MODEL))
+    except (OSError, ValueError, KeyboardInterrupt):
+        return None
 
 
 def _os_message(e: OSError) -> str:
@@ -432,6 +448,7 @@ def _resumed(resume, recipe, config, overrides, say):
         saved = read_json(run_file, str(run_file)) if run_file.exists() else {}
     except ValueError as e:
         raise RunError(f"{run_file} is damaged: {e}") from None
+    saved = {k: v for k, v in saved.items() if k not in RUN_EXTRAS} if isinstance(saved, dict) else saved
     if not saved:
         say(f"note: {run_file} not found; data settings (train/validation size, augmentation) are the defaults")
     arch_keys = (set(NETWORK_KEYS) | {"init_from", "replace_head", "freeze", "classes", "train_dev_size"}) & set(overrides)
@@ -446,5 +463,9 @@ def _resumed(resume, recipe, config, overrides, say):
     opt_keys = {"optimizer", "lr"} | S.optimizer_keys()
     optimizer = build_optimizer(cfg) if opt_keys & set(given) else None
     schedule = build_schedule(cfg) if ({"schedule"} | set(S.schedule_keys())) & set(given) else None
+    if cfg["epochs"] <= ckpt.epoch:
+        asked = f"--epochs {cfg['epochs']} leaves nothing to train" if "epochs" in given else "it has finished"
+        raise RunError(f"the run in {resume} is already at epoch {ckpt.epoch}; {asked} (give --epochs above "
+                       f"{ckpt.epoch} to train more); nothing was written")
     say(f"resuming {resume} after epoch {ckpt.epoch}; training to epoch {cfg['epochs']}")
     return cfg, net, ckpt, optimizer, schedule

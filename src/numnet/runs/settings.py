@@ -146,12 +146,32 @@ def flatten(cfg: dict, source: str) -> dict:
     return out
 
 
+#: other libraries' spellings of numnet settings (Keras, PyTorch, scikit-learn), for "did you mean"
+ALIASES = {"beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps", "learning_rate": "lr", "learning_rate_init": "lr",
+           "momentum": "beta", "batch": "batch_size", "n_epochs": "epochs", "max_iter": "epochs", "dropout": "keep_prob",
+           "weight_decay": "l2", "alpha": "l2", "hidden_layer_sizes": "sizes", "random_state": "seed"}
+
+
+def did_you_mean(name: str, known, aliases=None) -> str:
+    """" (did you mean X?)" for a mistyped or foreign name (an alias, or the closest known name), else ""."""
+    import difflib
+
+    known = list(known)
+    aliases = aliases or {}
+    target = aliases.get(name, aliases.get(name.replace("-", "_")))
+    if target is None:
+        close = difflib.get_close_matches(name.replace("-", "_"), [k.replace("-", "_") for k in known], n=1)
+        target = next((k for k in known if close and k.replace("-", "_") == close[0]), None)
+    return f" (did you mean {target}?)" if target is not None and target in known else ""
+
+
 def check_settings(cfg: dict, source: str) -> dict:
     cfg = flatten(cfg, source)
     extra_numbers = (optimizer_keys() | set(schedule_keys())) - set(DEFAULTS)
     unknown = set(cfg) - known_keys() - set(INFO_KEYS)
     if unknown:
-        raise ValueError(f"{source}: unknown setting(s) {', '.join(sorted(unknown))}; "
+        hints = "".join(did_you_mean(k, known_keys(), ALIASES) for k in sorted(unknown))
+        raise ValueError(f"{source}: unknown setting(s) {', '.join(sorted(unknown))}{hints}; "
                          f"known: {', '.join(sorted(known_keys()))}")
     for key in extra_numbers & set(cfg):
         v = cfg[key]
@@ -264,7 +284,7 @@ def load_recipe(name: str) -> dict:
     """A recipe shipped with numnet (src/numnet/runs/recipes/NAME.toml)."""
     names = recipe_names()
     if name not in names:
-        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(names)}")
+        raise ValueError(f"unknown recipe {name!r}{did_you_mean(name, names)}; known: {', '.join(names)}")
     path = resources.files("numnet.runs") / "recipes" / f"{name}.toml"
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     return check_settings(data, f"recipe {name}")

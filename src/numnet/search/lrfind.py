@@ -101,9 +101,9 @@ def lr_find(net, optimizer, X, y, *, batch_size=64, lr_min=1e-6, lr_max=10.0, st
 
 def plot_lr_find(result: LRFindResult, path) -> Path:
     """Cost against rate on a log axis, with the blow-up and suggested rates marked."""
-    from ..report.plots import COLORS, _figure, _save
+    from ..report.plots import COLORS, figure, save_figure
 
-    fig, ax = _figure((6.5, 4.0))
+    fig, ax = figure((6.5, 4.0))
     ax.plot(result.rates, result.costs, color=COLORS[7], alpha=0.4, linewidth=0.8, label="mini-batch cost")
     ax.plot(result.rates, result.smoothed, color=COLORS[0], label="smoothed cost")
     if result.blowup_lr is not None:
@@ -117,7 +117,7 @@ def plot_lr_find(result: LRFindResult, path) -> Path:
     ax.set_title("learning-rate finder")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def lr_find_run(recipe=None, config=None, overrides=None, *, lr_min=1e-6, lr_max=10.0, steps=300, plot=None,

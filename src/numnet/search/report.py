@@ -145,7 +145,7 @@ def _num(v):
 
 
 def plot_search(rows, space: Space, out: Path) -> list[Path]:
-    from ..report.plots import COLORS, _figure, _save
+    from ..report.plots import COLORS, figure, save_figure
 
     out = Path(out)
     paths = []
@@ -154,7 +154,7 @@ def plot_search(rows, space: Space, out: Path) -> list[Path]:
         return paths
     stages = sorted({int(r["stage"]) for r in finished})
     for name, p in space.params.items():
-        fig, ax = _figure((6.0, 4.0))
+        fig, ax = figure((6.0, 4.0))
         for si, stage in enumerate(stages):
             for state, marker in (("COMPLETE", "o"), ("PRUNED", "x")):
                 sel = [r for r in finished if int(r["stage"]) == stage and r["state"] == state
@@ -181,11 +181,11 @@ def plot_search(rows, space: Space, out: Path) -> list[Path]:
         ax.set_title(f"validation accuracy vs {name}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        paths.append(_save(fig, out / f"accuracy-vs-{name}.png"))
+        paths.append(save_figure(fig, out / f"accuracy-vs-{name}.png"))
 
     timed = sorted((r for r in finished if _num(r.get("end")) is not None), key=lambda r: float(r["end"]))
     if timed:
-        fig, ax = _figure((6.0, 4.0))
+        fig, ax = figure((6.0, 4.0))
         t0 = min(float(r["start"]) for r in timed if _num(r.get("start")) is not None)
         best, xs, ys = -1.0, [], []
         for r in timed:
@@ -200,14 +200,14 @@ def plot_search(rows, space: Space, out: Path) -> list[Path]:
         ax.set_ylabel("best validation accuracy so far (%)")
         ax.set_title("best so far")
         ax.grid(alpha=0.3)
-        paths.append(_save(fig, out / "best-so-far.png"))
+        paths.append(save_figure(fig, out / "best-so-far.png"))
 
     names = list(space.params)
     done = [r for r in finished if r["state"] == "COMPLETE"]
     if len(names) >= 1 and done:
         from matplotlib import colormaps
 
-        fig, ax = _figure((1.6 * max(3, len(names)) + 1.5, 4.5))
+        fig, ax = figure((1.6 * max(3, len(names)) + 1.5, 4.5))
         acc = np.array([float(r["val_accuracy"]) for r in done])
         lo, hi = acc.min(), acc.max()
         cmap = colormaps["viridis"]
@@ -220,9 +220,26 @@ def plot_search(rows, space: Space, out: Path) -> list[Path]:
                                           else n + (" (log)" if space.params[n].dist in ("log", "int-log") else "")
                                           for n in names])
         ax.set_yticks([0, 1], ["low", "high"])
+        for x, n in enumerate(names):  # each axis carries its own values: its range's ends (and middle), or choices
+            for pos, label in _axis_labels(space.params[n]):
+                ax.text(x + 0.04, pos, label, fontsize=7, va="center", ha="left",
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7, "pad": 1})
+            ax.axvline(x, color="gray", linewidth=0.8, zorder=0)
         ax.set_title(f"parallel coordinates (colour: validation accuracy {100 * lo:.1f}% → {100 * hi:.1f}%)")
-        paths.append(_save(fig, out / "parallel-coordinates.png"))
+        paths.append(save_figure(fig, out / "parallel-coordinates.png"))
     return paths
+
+
+def _axis_labels(p) -> list[tuple[float, str]]:
+    """(position in [0, 1], value text) marks along one parallel-coordinate axis."""
+    if p.dist == "choice":
+        return [(i / max(1, len(p.values) - 1), str(v)) for i, v in enumerate(p.values)]
+    a, b = p.to_scale(p.low), p.to_scale(p.high)
+    marks = []
+    for t in (0.0, 0.5, 1.0):
+        value = p.low if t == 0 else p.high if t == 1 else p.from_scale(a + t * (b - a))  # middle: own scale
+        marks.append((t, f"{round(value):d}" if p.is_int else f"{value:.3g}"))
+    return marks
 
 
 def _axis_position(p, v):

@@ -246,19 +246,41 @@ def _fmt(v, pct=False):
     return f"{100 * v:.2f}%" if pct else f"{v:.4f}"
 
 
+def epoch_loss(trainer) -> float | None:
+    """The epoch's loss: the mean of its mini-batch costs (what `History.history["loss"]` holds; the progress
+    bar's running cost weights the last, smaller batch by its size, a difference in the 4th decimal at most)."""
+    return float(np.mean(trainer.batch_costs)) if trainer.batch_costs else None
+
+
 class ConsoleLog(Callback):
-    """One line per epoch (costs, accuracies, rate, time) and the reason training stopped."""
+    """One line per epoch, Keras-style: `epoch 3/20  [bar]  4.1s  loss 0.1234  val_loss 0.1100  val_accuracy
+    97.10%  lr 0.2`, and the reason training stopped. `loss` is the epoch's mean mini-batch cost (`epoch_loss`);
+    with training monitoring, `accuracy` is the training-set accuracy after the epoch. A progress bar still open
+    is closed (erased) first, so the line never runs into it."""
+
+    BAR_WIDTH = 20
 
     def on_epoch_end(self, trainer, epoch, logs):
+        drawn = False
+        for cb in trainer.callbacks:
+            if isinstance(cb, ProgressBar):
+                drawn = cb.finish() or drawn
         parts = [f"epoch {epoch}/{trainer.epochs}"]
-        if logs.get("train_cost") is not None:
-            parts.append(f"train cost {_fmt(logs['train_cost'])} acc {_fmt(logs['train_accuracy'], True)}")
-        else:
-            parts.append(f"batch cost {np.mean(trainer.batch_costs):.4f}")
-        if logs.get("val_cost") is not None:
-            parts.append(f"val cost {_fmt(logs['val_cost'])} acc {_fmt(logs['val_accuracy'], True)}")
-        parts.append(f"lr {trainer.optimizer.lr:.4g}")
+        if drawn:
+            done = min(len(trainer.batch_costs) * trainer.batch_size, trainer.n_train)
+            full = round(self.BAR_WIDTH * done / trainer.n_train)
+            parts.append("\u2501" * full + " " * (self.BAR_WIDTH - full) + f" {done}/{trainer.n_train}")
         parts.append(f"{time.perf_counter() - trainer.epoch_started:.1f}s")
+        loss = epoch_loss(trainer)
+        if loss is not None:
+            parts.append(f"loss {loss:.4f}")
+        if logs.get("train_accuracy") is not None:
+            parts.append(f"accuracy {_fmt(logs['train_accuracy'], True)}")
+        if logs.get("val_cost") is not None:
+            parts.append(f"val_loss {_fmt(logs['val_cost'])}")
+        if logs.get("val_accuracy") is not None:
+            parts.append(f"val_accuracy {_fmt(logs['val_accuracy'], True)}")
+        parts.append(f"lr {trainer.optimizer.lr:.4g}")
         trainer.log("  ".join(parts))
 
     def on_train_end(self, trainer):
@@ -267,7 +289,8 @@ class ConsoleLog(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch (examples, running cost, speed); drawn only on a terminal unless `enabled`."""
+    """A tqdm bar per epoch (examples, running cost, speed); drawn only on a terminal unless `enabled`.
+    With a ConsoleLog, the log erases the finished bar and prints the epoch's line (bar included) in its place."""
 
     reads_gradients = False
 
@@ -281,8 +304,17 @@ class ProgressBar(Callback):
     def on_batch_end(self, trainer, batch, cost):
         self._bar.update(min(trainer.batch_size, trainer.n_train - (batch - 1) * trainer.batch_size), cost)
 
+    def finish(self) -> bool:
+        """Erase this epoch's bar (for ConsoleLog's line); True when a bar was drawn."""
+        bar, self._bar = self._bar, None
+        if bar is None:
+            return False
+        bar.close(clear=True)
+        return bar.enabled
+
     def on_epoch_end(self, trainer, epoch, logs):
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def on_train_end(self, trainer):
         if self._bar is not None:

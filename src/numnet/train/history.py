@@ -97,6 +97,18 @@ class History:
         return f"History({len(self)} epochs)"
 
     @property
+    def history(self) -> dict[str, list]:
+        """Keras' `History.history`: a dict of per-epoch lists, "loss" (the mean of the epoch's mini-batch
+        costs, as the console line shows), "accuracy" (training set, when monitored), "val_loss",
+        "val_accuracy" (when there was validation data) and "lr"; a fresh copy on each access."""
+        out = {"loss": [float(np.mean(c)) if c else None for c in self._data["batch_cost"]]}
+        for key, field in (("accuracy", "train_accuracy"), ("val_loss", "val_cost"), ("val_accuracy", "val_accuracy")):
+            if any(v is not None for v in self._data[field]):
+                out[key] = list(self._data[field])
+        out["lr"] = list(self._data["lr"])
+        return out
+
+    @property
     def last(self) -> dict:
         """The latest epoch's record as a dict."""
         if not len(self):

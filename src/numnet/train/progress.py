@@ -78,12 +78,15 @@ class EpochProgress:
                 bar.set_postfix_str(f"cost={self.running_cost:.4f}", refresh=False)
             bar.update(n_examples)
 
-    def close(self) -> None:
-        """Show the final mean cost and close the bar; safe to call twice."""
+    def close(self, clear: bool = False) -> None:
+        """Show the final mean cost and close the bar (`clear`: erase its line instead, for a caller that
+        prints the epoch's own line in its place); safe to call twice."""
         bar, self._bar = self._bar, None
         if bar is not None:
             if self._examples:
                 bar.set_postfix_str(f"cost={self.running_cost:.4f}", refresh=False)
+            if clear:
+                bar.leave = False
             bar.close()
 
     def __enter__(self) -> EpochProgress:
