@@ -230,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="draw learning curves from a saved history JSON")
     pl.add_argument("history", help="a history JSON file (numnet train --history, or a checkpoint's history.json)")
     pl.add_argument("--out", default=".", metavar="DIR", help="folder for the PNG files")
-    pl.add_argument("--window", type=int, default=5, help="epochs over which the curve rules read the trends")
+    pl.add_argument("--window", type=int, default=None,
+                    help="epochs over which the curve rules read the training trend (default: a fifth of the run, "
+                         "at least 5, or since the last change of the learning rate)")
 
     rc = sub.add_parser("recipes", help="list the named recipes")
     rc.add_argument("--names", action="store_true", help="names only, one per line")
@@ -353,7 +355,7 @@ def _diagnosis(r, log) -> None:
         from .report.diagnosis import error_ladder
 
         log("error ladder (human-level error unknown: numnet diagnose --human-error P):\n"
-            + error_ladder(0.0, r.errors["train"], r.errors["train_dev"], r.errors["dev"], r.errors["test"]).format())
+            + error_ladder(None, r.errors["train"], r.errors["train_dev"], r.errors["dev"], r.errors["test"]).format())
 
 
 @contextlib.contextmanager
@@ -593,7 +595,7 @@ def cmd_plot(args) -> int:
     history = History.load(args.history)
     for p in plot_history(history, args.out):
         print(p)
-    if args.window < 3:
+    if args.window is not None and args.window < 3:
         raise UserError("--window must be at least 3 epochs")
     print(read_curves(history, window=args.window).format())
     return 0
