@@ -108,7 +108,8 @@ def _run_arguments(t) -> None:
     known = {"decay": ("float", "inverse-time: α = α0/(1 + decay·epoch)"), "rate": ("float", "exponential: α = α0·rate^epoch"),
              "step": ("int", "step: epochs between reductions"), "factor": ("float", "step / plateau: reduction factor"),
              "lr_patience": ("int", "plateau: epochs without improvement before halving"),
-             "min_lr": ("float", "cosine: final rate; plateau: stop below this rate")}
+             "min_lr": ("float", "cosine: final rate; plateau: stop below this rate"),
+             "k": ("float", "inverse-sqrt: α = α0·k/√(epoch + 1)")}
     for key in sorted(cfgmod.schedule_keys(), key=lambda k: (k not in known, k)):
         kind, text = known.get(key, ("float", f"schedule parameter {key}"))
         o.add_argument(f"--{key.replace('_', '-')}", type=int if kind == "int" else float, default=S, help=text)
@@ -226,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--examples", type=int, default=8, help="random examples in the checked batch")
     gc.add_argument("--tol", type=float, default=1e-7, help="largest relative error that passes")
     gc.add_argument("--seed", type=int, default=0, help="seed for the networks and the random batch")
+    gc.add_argument("--l2", type=float, default=0.0,
+                    help="with --model: include the L2 term λ/(2n)·Σw² in the checked cost, as training did "
+                         "(the notes: check the cost you train, regularisation included)")
 
     pl = sub.add_parser("plot", help="draw learning curves from a saved history JSON")
     pl.add_argument("history", help="a history JSON file (numnet train --history, or a checkpoint's history.json)")
@@ -565,12 +569,14 @@ def cmd_gradcheck(args) -> int:
 
     if args.examples < 1:
         raise UserError("--examples must be positive")
+    if not np.isfinite(args.l2) or args.l2 < 0 or (args.l2 and not args.model):
+        raise UserError("--l2 must be a number >= 0, given with --model")
     if args.model:
         net = _load_model(args.model)
         rng = np.random.default_rng(args.seed)
         X = rng.random((args.examples, net.n_in))
         y = rng.integers(0, max(net.n_out, 2), args.examples)
-        r = gradcheck(net, X, y, seed=args.seed)
+        r = gradcheck(net, X, y, l2=args.l2, seed=args.seed)
         rows = [(f"{args.model} {key}", err, "absolute" if key in r.absolute else "relative")
                 for key, err in r.errors.items()]  # absolute: both gradients are (near) zero
     else:
