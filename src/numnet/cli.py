@@ -231,6 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --model: include the L2 term λ/(2n)·Σw² in the checked cost, as training did "
                          "(the notes: check the cost you train, regularisation included)")
 
+    fg = sub.add_parser("figures", help="the notes, figure by figure: list them, or regenerate one (or all) as "
+                                         "PNG + table from numnet's own runs")
+    fg.add_argument("name", nargs="?", help="the figure to draw (without: list them all)")
+    fg.add_argument("--all", action="store_true", help="draw every figure")
+    fg.add_argument("--out", default="figures", help="output folder (default ./figures)")
+    fg.add_argument("--full", action="store_true", help="the longer variants (more data and epochs)")
+
     pl = sub.add_parser("plot", help="draw learning curves from a saved history JSON")
     pl.add_argument("history", help="a history JSON file (numnet train --history, or a checkpoint's history.json)")
     pl.add_argument("--out", default=".", metavar="DIR", help="folder for the PNG files")
@@ -607,6 +614,26 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_figures(args) -> int:
+    from .runs.figures import FIGURES, describe, make
+
+    if args.all and args.name:
+        raise UserError("give a figure's name or --all, not both")
+    if not (args.all or args.name):
+        for fig in FIGURES.values():
+            print(describe(fig))
+        print(f"{len(FIGURES)} figures; draw one: numnet figures NAME --out DIR (all: --all)")
+        return 0
+    if args.name and args.name not in FIGURES:
+        raise UserError(f"unknown figure {args.name!r}; figures: {', '.join(FIGURES)}")
+    for name in (FIGURES if args.all else [args.name]):
+        r = make(name, args.out, full=args.full)
+        print(f"{name}: {r['summary']}")
+        for path in r["files"]:
+            print(f"  {path}")
+    return 0
+
+
 def cmd_recipes(args) -> int:
     names = cfgmod.recipe_names()
     if args.show:
@@ -745,7 +772,7 @@ def cmd_watch(args) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "errors": cmd_errors, "label-issues": cmd_label_issues,
             "diagnose": cmd_diagnose, "predict": cmd_predict, "gradcheck": cmd_gradcheck,
-            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare, "lab": cmd_lab,
+            "plot": cmd_plot, "figures": cmd_figures, "recipes": cmd_recipes, "compare-optimizers": cmd_compare, "lab": cmd_lab,
             "search": cmd_search, "lr-find": cmd_lr_find, "watch": cmd_watch}
 
 
