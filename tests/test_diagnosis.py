@@ -56,7 +56,7 @@ def test_human_error_outside_0_100(bad):
     ([1.0, 0.8, 0.6, 0.5, 0.4], [1.1, 0.9, 0.7, 0.6, 0.5], "learning"),
     ([1.0, 0.8, 0.6, 0.5, 0.4], [0.50, 0.51, 0.50, 0.50, 0.51], "overfitting"),
     ([1.0, 0.8, 0.6, 0.5, 0.4], [0.5, 0.55, 0.6, 0.7, 0.8], "overfitting"),
-    ([0.5, 0.5, 0.5, 0.5, 0.5], [0.6, 0.6, 0.6, 0.6, 0.6], "bottleneck"),
+    ([1.0, 0.6, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], [1.1, 0.7, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6], "bottleneck"),
     ([0.5, 0.5, 0.5, 0.5, 0.5], [0.9, 0.8, 0.7, 0.6, 0.5], "look at the data"),
     ([0.5, 0.6, 0.8, 1.0, 1.5], [0.5, 0.6, 0.8, 1.0, 1.5], "diverging"),
 ])
@@ -118,6 +118,7 @@ def test_cli_train_prints_curves_and_ladder_then_diagnose(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "curves: training cost" in out and "training-dev error" in out
+    assert "bigger network" not in out  # human-level error unknown: the avoidable bias is not guessed
     rc = main(["diagnose", str(m), "--human-error", "0.2", "--train-size", "2000", "--train-dev-size", "200",
                "--seed", "4"])
     out, err = capsys.readouterr()
@@ -130,3 +131,125 @@ def test_cli_train_prints_curves_and_ladder_then_diagnose(capsys, tmp_path):
         rc = main(["diagnose", str(m), "--human-error", bad])
         _, err = capsys.readouterr()
         assert rc == 2 and err.startswith("numnet: error: ") and "[0, 100]" in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------------------------------------- issue 25
+def hist(train, val, lr=None):
+    h = History()
+    for e, (t, v) in enumerate(zip(train, val), 1):
+        h.record(e, train_cost=t, val_cost=v, lr=0.1 if lr is None else lr[e - 1], epoch_time=0.0)
+    return h
+
+
+def nielsen_like(n=60, turn=12):
+    """Training cost falling all along; validation cost falling to `turn`, then rising slowly (Nielsen ch.3)."""
+    e = np.arange(1, n + 1)
+    train = 2.0 * np.exp(-e / 8) + 0.002
+    val = np.where(e <= turn, 1.17 + 0.9 * (turn - e) / turn, 1.17 + 0.55 * (1 - np.exp(-(e - turn) / 80)))
+    return train, val
+
+
+def test_each_rule_on_a_synthetic_history_with_its_evidence():
+    cases = [
+        (1, "learning", [1.0, 0.8, 0.6, 0.5, 0.4, 0.35], [1.1, 0.9, 0.7, 0.6, 0.55, 0.5]),
+        (2, "overfitting", [1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], [0.9, 0.7, 0.6, 0.62, 0.65, 0.7, 0.8, 0.9]),
+        (3, "bottleneck", [1.0, 0.6, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], [1.1, 0.7, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6]),
+        (4, "look at the data", [2.3, 2.3, 2.3, 2.3, 2.3, 2.3], [2.2, 2.1, 2.0, 1.9, 1.8, 1.7]),
+        (5, "diverging", [0.5, 0.6, 0.8, 1.0, 1.5, 2.0], [0.5, 0.6, 0.8, 1.0, 1.5, 2.2]),
+    ]
+    for rule, verdict, t, v in cases:
+        r = read_curves(hist(t, v))
+        assert (r.rule, r.verdict) == (rule, verdict), (rule, r.format())
+        assert r.best_epoch == int(np.argmin(v)) + 1 and f"at epoch {r.best_epoch}" in r.format()
+    text = read_curves(hist(*cases[1][2:])).format()
+    assert "best validation cost 0.6 at epoch 3, 0.9 at epoch 8 (+50%)" in text and "gap" in text
+
+
+def test_the_books_overfitting_shape_reads_overfitting_whatever_the_last_epochs_do():
+    train, val = nielsen_like(400)
+    r = read_curves(hist(train, val))
+    assert r.verdict == "overfitting" and r.best_epoch == 12, r.format()
+    assert "smaller network" in r.advice and "bigger" not in r.advice and "learning rate" not in r.advice
+    assert r.val == "rising"
+
+
+def test_a_slowly_but_steadily_falling_validation_cost_is_learning_not_overfitting():
+    e = np.arange(1, 21)
+    r = read_curves(hist(1.0 / e, 0.5 - 0.0015 * e))  # validation falls 0.3% per epoch, training much faster
+    assert r.verdict == "learning" and r.val == "falling", r.format()
+
+
+def test_a_resumed_run_at_a_low_rate_is_read_on_the_whole_history():
+    train, val = nielsen_like(40)
+    train = np.concatenate([train, np.full(20, train[-1])])
+    val = np.concatenate([val, np.full(20, val[-1])])
+    lr = [0.5] * 40 + [0.0005] * 20
+    r = read_curves(hist(train, val, lr))
+    assert r.verdict == "overfitting" and "lower the learning rate" not in r.advice, r.format()
+    assert "epochs 41-60 at lr 0.0005 (was 0.5)" in r.format()
+    # a run that had converged, resumed at a low rate: rule 3 without asking for a lower rate again
+    t = [1.0, 0.6, 0.5] + [0.45] * 12
+    v = [1.1, 0.7, 0.6] + [0.55] * 12
+    r = read_curves(hist(t, v, [0.5] * 5 + [0.005] * 10))
+    assert r.verdict == "bottleneck" and r.advice.startswith("converged") and "100x" in r.advice, r.format()
+
+
+def test_a_cost_that_never_moved_is_not_told_to_lower_the_rate():
+    r = read_curves(hist([2.3] * 6, [2.3] * 6))
+    assert r.verdict == "bottleneck" and "nothing is learned" in r.advice
+
+
+def test_plateau_is_reported_when_learning_resumes_after_it():
+    t = [2.0, 1.5, 1.2, 1.2, 1.2, 1.2, 1.2, 1.0, 0.8, 0.6, 0.5, 0.45]
+    v = [2.1, 1.6, 1.3, 1.3, 1.3, 1.3, 1.3, 1.1, 0.9, 0.7, 0.6, 0.55]
+    assert "training cost flat (under 0.5% per epoch) over epochs 3-7" in read_curves(hist(t, v)).format()
+
+
+# real runs, one per rule (each a few seconds on 2 cores)
+def _mnist_small(n=3000, n_val=1000):
+    (X, y), (Xv, yv), _ = numnet.load_mnist()
+    return X[:n], y[:n], Xv[:n_val], yv[:n_val]
+
+
+def _fit(sizes, X, y, Xv, yv, lr, epochs, batch_size=20):
+    net = numnet.Network.from_sizes(sizes, activation="sigmoid", cost="log_likelihood", seed=1)
+    return net.fit(X, y, epochs=epochs, batch_size=batch_size, optimizer=numnet.SGD(lr), validation_data=(Xv, yv),
+                   seed=1, monitor_training=True)
+
+
+def test_real_run_rule_1_learning():
+    X, y, Xv, yv = _mnist_small()
+    assert read_curves(_fit([784, 30, 10], X, y, Xv, yv, 0.5, 5)).verdict == "learning"
+
+
+def test_real_run_rule_2_nielsen_overfit_recipe_and_its_resume_at_a_low_rate(tmp_path):
+    r = run("nielsen-overfit", overrides={"epochs": 30, "seed": 1}, out=None, verbose=0,
+            checkpoint_dir=str(tmp_path / "ck"))
+    c = r.curves()
+    assert c.verdict == "overfitting" and c.rule == 2 and 8 <= c.best_epoch <= 20, c.format()
+    resumed = run(overrides={"epochs": 40, "lr": 0.0005}, resume=str(tmp_path / "ck"), out=None, verbose=0)
+    c = resumed.curves()
+    assert len(resumed.history) == 40 and c.verdict == "overfitting", c.format()
+    assert "lower the learning rate" not in c.format() and "at lr 0.0005" in c.format()
+
+
+def test_real_run_rule_3_bottleneck_a_two_unit_network():
+    X, y, Xv, yv = _mnist_small(5000, 2000)
+    r = read_curves(_fit([784, 2, 10], X, y, Xv, yv, 0.5, 15, batch_size=50))
+    assert r.verdict == "bottleneck", r.format()
+
+
+def test_real_run_rule_4_look_at_the_data_when_most_training_labels_are_wrong():
+    X, y, Xv, yv = _mnist_small(10000, 2000)
+    rng = np.random.default_rng(0)
+    wrong = rng.random(len(y)) < 0.9
+    y = y.copy()
+    y[wrong] = rng.integers(0, 10, wrong.sum())
+    r = read_curves(_fit([784, 30, 10], X, y, Xv, yv, 0.1, 10, batch_size=50))
+    assert r.verdict == "look at the data", r.format()
+
+
+def test_real_run_rule_5_diverging_at_a_huge_rate():
+    X, y, Xv, yv = _mnist_small()
+    r = read_curves(_fit([784, 30, 10], X, y, Xv, yv, 30.0, 8))
+    assert r.verdict == "diverging" and r.rule == 5, r.format()

@@ -216,7 +216,7 @@ def test_config_contents():
 
 
 def test_registry_names():
-    assert set(SCHEDULES) == {"constant", "inverse_time", "exponential", "step", "cosine", "plateau"}
+    assert set(SCHEDULES) == {"constant", "inverse_time", "inverse_sqrt", "exponential", "step", "cosine", "plateau"}
     assert all(issubclass(cls, Schedule) for cls in SCHEDULES.values())
 
 

@@ -28,7 +28,8 @@ from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, Batc
                  Dense, Dropout, Flatten, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
                  Sigmoid, Softmax, Standardize, Tanh)
 from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, FusedSGD, Callback, Constant, CosineDecay, EarlyStopping,
-                    ExponentialDecay, GradientHealth, GradientHealthWarning, History, InverseTimeDecay, LambdaCallback,
+                    ExponentialDecay, GradientHealth, GradientHealthWarning, History, InverseSqrtDecay, InverseTimeDecay,
+                    LambdaCallback,
                     Momentum, Optimizer, Plateau, RMSprop, Schedule, StepDecay, TrainingDiverged, ewa)
 from .report.labels import label_issues
 
@@ -39,7 +40,7 @@ __all__ = [
     "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout", "Flatten",
     "BatchNorm", "Maxout", "Standardize", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
     "Optimizer", "SGD", "FusedSGD", "Momentum", "RMSprop", "Adam",
-    "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",
+    "Schedule", "Constant", "InverseTimeDecay", "InverseSqrtDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",
     "Callback", "LambdaCallback", "EarlyStopping", "TrainingDiverged", "load_checkpoint",
     "GradientHealth", "GradientHealthWarning",
     "LAYERS", "ACTIVATIONS", "COSTS", "INITIALIZERS", "OPTIMIZERS", "SCHEDULES",

@@ -141,7 +141,8 @@ def _run_arguments(t, keep=None) -> None:
     known = {"decay": ("float", "inverse-time: α = α0/(1 + decay·epoch)"), "rate": ("float", "exponential: α = α0·rate^epoch"),
              "step": ("int", "step: epochs between reductions"), "factor": ("float", "step / plateau: reduction factor"),
              "lr_patience": ("int", "plateau: epochs without improvement before halving"),
-             "min_lr": ("float", "cosine: final rate; plateau: stop below this rate")}
+             "min_lr": ("float", "cosine: final rate; plateau: stop below this rate"),
+             "k": ("float", "inverse-sqrt: α = α0·k/√(epoch + 1)")}
     for key in sorted(cfgmod.schedule_keys(), key=lambda k: (k not in known, k)):
         kind, text = known.get(key, ("float", f"schedule parameter {key}"))
         o.add_argument(f"--{key.replace('_', '-')}", type=int if kind == "int" else float, default=S, help=text)
@@ -267,11 +268,23 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--examples", type=int, default=8, help="random examples in the checked batch")
     gc.add_argument("--tol", type=float, default=1e-7, help="largest relative error that passes")
     gc.add_argument("--seed", type=int, default=0, help="seed for the networks and the random batch")
+    gc.add_argument("--l2", type=float, default=0.0,
+                    help="with --model: include the L2 term λ/(2n)·Σw² in the checked cost, as training did "
+                         "(the notes: check the cost you train, regularisation included)")
+
+    fg = sub.add_parser("figures", help="the notes, figure by figure: list them, or regenerate one (or all) as "
+                                         "PNG + table from numnet's own runs")
+    fg.add_argument("name", nargs="?", help="the figure to draw (without: list them all)")
+    fg.add_argument("--all", action="store_true", help="draw every figure")
+    fg.add_argument("--out", default="figures", help="output folder (default ./figures)")
+    fg.add_argument("--full", action="store_true", help="the longer variants (more data and epochs)")
 
     pl = sub.add_parser("plot", help="draw learning curves from a saved history JSON")
     pl.add_argument("history", help="a history JSON file (numnet train --history, or a checkpoint's history.json)")
     pl.add_argument("--out", default=".", metavar="DIR", help="folder for the PNG files")
-    pl.add_argument("--window", type=int, default=5, help="epochs over which the curve rules read the trends")
+    pl.add_argument("--window", type=int, default=None,
+                    help="epochs over which the curve rules read the training trend (default: a fifth of the run, "
+                         "at least 5, or since the last change of the learning rate)")
 
     rc = sub.add_parser("recipes", help="list the named recipes")
     rc.add_argument("--names", action="store_true", help="names only, one per line")
@@ -400,7 +413,7 @@ def _diagnosis(r, log) -> None:
         from .report.diagnosis import error_ladder
 
         log("error ladder (human-level error unknown: numnet diagnose --human-error P):\n"
-            + error_ladder(0.0, r.errors["train"], r.errors["train_dev"], r.errors["dev"], r.errors["test"]).format())
+            + error_ladder(None, r.errors["train"], r.errors["train_dev"], r.errors["dev"], r.errors["test"]).format())
 
 
 @contextlib.contextmanager
@@ -655,12 +668,14 @@ def cmd_gradcheck(args) -> int:
 
     if args.examples < 1:
         raise UserError("--examples must be positive")
+    if not np.isfinite(args.l2) or args.l2 < 0 or (args.l2 and not args.model):
+        raise UserError("--l2 must be a number >= 0, given with --model")
     if args.model:
         net = _load_model(args.model)
         rng = np.random.default_rng(args.seed)
         X = rng.random((args.examples, net.n_in))
         y = rng.integers(0, max(net.n_out, 2), args.examples)
-        r = gradcheck(net, X, y, seed=args.seed)
+        r = gradcheck(net, X, y, l2=args.l2, seed=args.seed)
         rows = [(f"{args.model} {key}", err, "absolute" if key in r.absolute else "relative")
                 for key, err in r.errors.items()]  # absolute: both gradients are (near) zero
     else:
@@ -685,9 +700,29 @@ def cmd_plot(args) -> int:
     history = History.load(args.history)
     for p in plot_history(history, args.out):
         print(p)
-    if args.window < 3:
+    if args.window is not None and args.window < 3:
         raise UserError("--window must be at least 3 epochs")
     print(read_curves(history, window=args.window).format())
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from .runs.figures import FIGURES, describe, make
+
+    if args.all and args.name:
+        raise UserError("give a figure's name or --all, not both")
+    if not (args.all or args.name):
+        for fig in FIGURES.values():
+            print(describe(fig))
+        print(f"{len(FIGURES)} figures; draw one: numnet figures NAME --out DIR (all: --all)")
+        return 0
+    if args.name and args.name not in FIGURES:
+        raise UserError(f"unknown figure {args.name!r}; figures: {', '.join(FIGURES)}")
+    for name in (FIGURES if args.all else [args.name]):
+        r = make(name, args.out, full=args.full)
+        print(f"{name}: {r['summary']}")
+        for path in r["files"]:
+            print(f"  {path}")
     return 0
 
 
@@ -829,7 +864,7 @@ def cmd_watch(args) -> int:
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "errors": cmd_errors, "label-issues": cmd_label_issues,
             "diagnose": cmd_diagnose, "predict": cmd_predict, "gradcheck": cmd_gradcheck,
-            "plot": cmd_plot, "recipes": cmd_recipes, "compare-optimizers": cmd_compare, "lab": cmd_lab,
+            "plot": cmd_plot, "figures": cmd_figures, "recipes": cmd_recipes, "compare-optimizers": cmd_compare, "lab": cmd_lab,
             "search": cmd_search, "lr-find": cmd_lr_find, "watch": cmd_watch}
 
 

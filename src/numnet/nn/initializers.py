@@ -7,6 +7,7 @@
 | "xavier"  | N(0, 2/(n_in + n_out))      | 0        | Glorot & Bengio (tanh, sigmoid)          |
 | "he"      | N(0, 2/n_in)                | 0        | He et al. (ReLU family)                  |
 | "normal"  | N(0, std²), std = 0.01      | 0        | Saito ch.4-5 (`weight_init_std`)         |
+| "zeros"   | 0                           | 0        | the notes' warning: symmetry never breaks |
 
 An initializer is a function (n_in, n_out, rng, dtype, **options) -> (W, b) that draws W first, then b, from
 `rng`; `@INITIALIZERS.register` adds one. A layer's `init` is a name or a dict {"name": ..., **options}
@@ -54,6 +55,13 @@ def normal(n_in, n_out, rng, dtype="float32", std=0.01):
     """Saito's weight_init_std: W ~ N(0, std²), b = 0."""
     std = number(std, "normal initializer std", 0.0, low_open=True)
     return gaussian(std, rng.standard_normal((n_in, n_out)), n_out, rng, dtype, False)
+
+
+@INITIALIZERS.register(name="zeros")
+def zeros(n_in, n_out, rng, dtype="float32"):
+    """W = 0, b = 0: every hidden unit computes the same thing and gets the same gradient, so they stay
+    equal for ever (the symmetry the notes warn about; draws nothing from rng)."""
+    return np.zeros((n_in, n_out), dtype=dtype), np.zeros(n_out, dtype=dtype)
 
 
 _FIXED = ("n_in", "n_out", "rng", "dtype")

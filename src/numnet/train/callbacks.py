@@ -171,11 +171,14 @@ class EarlyStopping(Callback):
             self.min_delta = number(min_delta, "early-stopping min_delta", 0.0)
         except ValueError as e:
             raise ValueError(str(e).replace("finite number", "number >= 0")) from None
-        if monitor not in self.MONITORS:
-            raise ValueError(f"early-stopping monitor must be one of {', '.join(self.MONITORS)}, got {monitor!r}")
-        self.monitor = monitor
+        # a metric object (numnet.train.metrics.ValidationMetric: name, mode, called with the network)
+        self.metric = monitor if callable(monitor) and hasattr(monitor, "mode") else None
+        if self.metric is None and monitor not in self.MONITORS:
+            raise ValueError(f"early-stopping monitor must be one of {', '.join(self.MONITORS)} or a "
+                             f"ValidationMetric, got {monitor!r}")
+        self.monitor = monitor if self.metric is None else f"val_{self.metric.name}"
         self.restore_best = bool(restore_best)
-        self.mode = self.MONITORS[monitor]
+        self.mode = self.metric.mode if self.metric is not None else self.MONITORS[monitor]
         self.best = None
         self.best_epoch = 0
         self.wait = 0
@@ -205,7 +208,8 @@ class EarlyStopping(Callback):
             net.set_weights(self.best_weights)
 
     def on_epoch_end(self, trainer, epoch, logs):
-        if not self.update(epoch, logs.get(self.monitor), trainer.net):
+        value = self.metric(trainer.net) if self.metric is not None else logs.get(self.monitor)
+        if not self.update(epoch, value, trainer.net):
             return False
         self.restore(trainer.net)
         trainer.stop_reason = (f"early stopping: no improvement in {self.monitor} for {self.patience} epochs; "

@@ -184,6 +184,8 @@ def epoch_order(shuffle, epoch, n, rng):
         return rng.permutation(n)
     if shuffle is False:
         return np.arange(n)
+    if shuffle == "replacement":  # Saito's np.random.choice: n indices drawn with replacement
+        return rng.integers(0, n, n)
     order = np.asarray(shuffle(epoch, n))
     if order.shape != (n,) or order.dtype.kind not in "iu" or not np.array_equal(np.sort(order), np.arange(n)):
         raise ValueError(f"shuffle({epoch}, {n}) must return a permutation of 0..{n - 1} (integers, shape ({n},)), "
@@ -210,6 +212,7 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
     shuffle: True (a fresh random order every epoch, from `seed`), False (the data's own order every epoch),
     or a callable (epoch, n) -> the order of the n examples in that epoch (0-based epoch; a permutation of
     0..n-1), e.g. to replay another program's mini-batches.
+    "replacement": n indices drawn with replacement each epoch (Saito's np.random.choice), from `seed`.
     """
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
@@ -219,8 +222,9 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}") from None
     verbose = 0 if verbose is None else int(verbose)
     check_seed(seed)
-    if not (shuffle is True or shuffle is False or callable(shuffle)):
-        raise ValueError(f"shuffle must be True, False or a callable (epoch, n) -> order, got {shuffle!r}")
+    if not (shuffle is True or shuffle is False or shuffle == "replacement" or callable(shuffle)):
+        raise ValueError(f"shuffle must be True, False, 'replacement' or a callable (epoch, n) -> order, "
+                         f"got {shuffle!r}")
     if augment is not None and not callable(augment):
         raise ValueError("augment must be a callable (X, rng) -> X")
     callbacks = list(callbacks or ())

@@ -11,7 +11,7 @@ import math
 
 __all__ = [
     "Schedule", "Constant", "InverseTimeDecay", "ExponentialDecay", "StepDecay",
-    "CosineDecay", "Plateau", "SCHEDULES", "make_schedule", "from_config",
+    "CosineDecay", "Plateau", "InverseSqrtDecay", "SCHEDULES", "make_schedule", "from_config",
 ]
 
 
@@ -97,6 +97,20 @@ class InverseTimeDecay(Schedule):
 
     def _rate(self, epoch, lr0):
         return lr0 / (1.0 + self.decay * epoch)
+
+
+@SCHEDULES.register
+class InverseSqrtDecay(Schedule):
+    """α = k / √(epoch number) · α0 = α0 · k / √(epoch + 1), one of the course's decay forms (k = 1: α0 at the
+    first epoch)."""
+
+    name = "inverse_sqrt"
+
+    def __init__(self, k: float = 1.0):
+        self.k = number(k, "k", low=0.0, low_open=True)
+
+    def _rate(self, epoch, lr0):
+        return lr0 * self.k / math.sqrt(epoch + 1)
 
 
 @SCHEDULES.register
