@@ -177,3 +177,76 @@ def test_numnet_jit_0_switches_the_compiled_loops_off():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env_off)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "-0.5"]
+
+
+# ---------------------------------------------------------------------------------------------- nn/kernels.py
+from numnet.nn import kernels as E  # noqa: E402
+from numnet.nn.costs import LogLikelihoodCost  # noqa: E402
+from numnet.nn.layers import Dropout, ReLU, Sigmoid, Softmax, Tanh  # noqa: E402
+
+
+@pytest.fixture(params=[(256, 800), (3, 5)], ids=["large", "small"])
+def batch(request):
+    """A pre-activation batch (large: the compiled loop; small: the fallback), with zeros, -0 and a NaN."""
+    rng = np.random.default_rng(11)
+    z = rng.standard_normal(request.param).astype(np.float32)
+    z.flat[:3] = [0.0, -0.0, np.nan]
+    return z, rng.standard_normal(z.shape).astype(np.float32)
+
+
+def test_the_elementwise_parallel_size_is_exercised():
+    assert 256 * 800 >= E.PARALLEL_MIN > 15
+
+
+def test_activation_kernels_give_the_bits_of_todays_layers(path, batch):
+    z, dy = batch
+    relu = ReLU()
+    a = relu.forward(z)
+    np.testing.assert_array_equal(E.relu_forward(z), a)
+    assert np.array_equal(np.signbit(E.relu_forward(z)), np.signbit(a))
+    np.testing.assert_array_equal(E.relu_backward(dy, a), relu.backward(dy))
+    out = z.copy()
+    assert E.relu_forward(out, out=out) is out  # in place
+    np.testing.assert_array_equal(out, a)
+    for layer, kernel in ((Sigmoid(), E.sigmoid_backward), (Tanh(), E.tanh_backward)):
+        s = layer.forward(z)
+        np.testing.assert_array_equal(kernel(dy, s), layer.backward(dy))
+
+
+def test_dropout_kernel_gives_todays_mask_from_the_same_draws(path, batch):
+    x, _ = batch
+    layer = Dropout(0.7)
+    ref = layer.forward(x, training=True, rng=np.random.default_rng(4))
+    u = np.random.default_rng(4).random(x.shape, dtype=x.dtype)  # the draws Dropout.forward takes
+    out, mask = E.dropout_forward(x, u, 0.7)
+    np.testing.assert_array_equal(mask, layer._mask)
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_bias_grad_gives_the_bits_of_numpys_column_sum(path, batch):
+    dz, _ = batch
+    np.testing.assert_array_equal(E.bias_grad(dz), dz.sum(axis=0))
+    wide = np.random.default_rng(2).standard_normal((64, 2048)).astype(np.float32)
+    np.testing.assert_array_equal(E.bias_grad(wide), wide.sum(axis=0))
+
+
+@pytest.mark.parametrize("shape", [(256, 200), (5, 10)])
+def test_softmax_log_likelihood_is_todays_forward_cost_and_delta(path, shape):
+    rng = np.random.default_rng(12)
+    z = (3 * rng.standard_normal(shape)).astype(np.float32)
+    Y = np.eye(shape[1], dtype=np.float32)[rng.integers(0, shape[1], shape[0])]
+    a_ref = Softmax().forward(z)
+    cost_ref = LogLikelihoodCost().value(a_ref, Y, z)
+    delta_ref = LogLikelihoodCost().delta(a_ref, Y)
+    a, cost, delta = E.softmax_log_likelihood(z, Y)
+    np.testing.assert_allclose(a, a_ref, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(delta, delta_ref, rtol=1e-5, atol=1e-9)
+    assert cost == pytest.approx(cost_ref, rel=1e-5)
+    z64 = z.astype(np.float64)  # and the formula in float64
+    e = np.exp(z64 - z64.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    assert cost == pytest.approx(-np.mean(np.log(p[Y == 1])), rel=1e-5)
+    if path == "numpy":  # the fallback is today's arithmetic
+        np.testing.assert_array_equal(a, a_ref)
+        np.testing.assert_array_equal(delta, delta_ref)
+        assert cost == cost_ref
