@@ -49,21 +49,6 @@ def dropout_forward(x, u, keep, scale, mask, out):
 
 
 @numba.njit(parallel=True, **JIT)
-def bias_grad(dz, out):
-    """Column sums, each column summed down the rows in order (as NumPy's sum over axis 0)."""
-    n, m = dz.shape
-    nb = (m + 255) // 256
-    for j in numba.prange(nb):
-        lo = j * 256
-        hi = min(lo + 256, m)
-        for c in range(lo, hi):
-            out[c] = dz[0, c]
-        for r in range(1, n):
-            for c in range(lo, hi):
-                out[c] += dz[r, c]
-
-
-@numba.njit(parallel=True, **JIT)
 def softmax_log_likelihood(z, Y, a, delta, inv_n, row_cost):
     """Per row: a = softmax(z) (shifted by the row max), the row's −Σ Y·ln a from the logits as
     Σ Y·(lse − z), and δ = (a − Y)·inv_n."""

@@ -8,7 +8,8 @@ the layers yet: the layers call them once the engine's rewrite lands).
     dropout_forward(x, u, keep_prob, mask=None, out=None) -> (out, mask)
         mask = [u < keep_prob]/keep_prob, out = x·mask; u: the uniform draws Dropout.forward takes from its rng
         today (`rng.random(x.shape, dtype=x.dtype)`), so the masks stay those of a seeded run
-    bias_grad(dz, out=None) -> db                      db = Σ_rows dz           (Dense.backward's bias sum)
+    bias_grad(dz, out=None) -> db                      db = Σ_rows dz           (Dense.backward's bias sum;
+                                                       NumPy's own sum: measured faster than a compiled loop)
     softmax_log_likelihood(z, Y, a=None, delta=None) -> (a, cost, delta)
         a = softmax(z); cost = mean over rows of −Σ_j Y_j ln a_j, computed from the logits as Σ Y·(lse − z);
         δ = (a − Y)/n: Softmax.forward, LogLikelihoodCost.value and Cost.delta in one pass over the rows
@@ -16,7 +17,7 @@ the layers yet: the layers call them once the engine's rewrite lands).
 `out`, `mask`, `a`, `delta` may be given (arrays like the result, possibly the input itself for the
 elementwise ones) or are allocated. With Numba (the extra `fast`, utils/jit.py) C-contiguous NumPy float arrays
 of one dtype take a compiled, threaded loop; anything else the NumPy fallback. Both paths of the elementwise
-kernels, relu/sigmoid/tanh/dropout/bias_grad, give the bits of today's layer code; softmax_log_likelihood
+kernels, relu/sigmoid/tanh/dropout, give the bits of today's layer code; softmax_log_likelihood
 differs from today's within float rounding on the compiled path (Numba's exp and log, sums in row order).
 """
 from __future__ import annotations
@@ -108,11 +109,9 @@ def dropout_forward(x, u, keep_prob, mask=None, out=None):
 
 
 def bias_grad(dz, out=None):
+    """NumPy's column sum, kept: it is already one pass without temporaries, and a compiled column-block loop
+    measured 5× slower at D's shapes (benchmarks/kernels.py, BENCHMARKS.md)."""
     out = array_module(dz).empty(dz.shape[1:], dz.dtype) if out is None else out
-    k = _compiled(dz) if dz.ndim == 2 and len(dz) else None
-    if k is not None and type(out) is np.ndarray and out.dtype == dz.dtype and out.flags.c_contiguous:
-        _run(k.bias_grad, dz, out)
-        return out
     return array_module(dz).sum(dz, axis=0, out=out)
 
 
