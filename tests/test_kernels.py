@@ -250,3 +250,14 @@ def test_softmax_log_likelihood_is_todays_forward_cost_and_delta(path, shape):
         np.testing.assert_array_equal(a, a_ref)
         np.testing.assert_array_equal(delta, delta_ref)
         assert cost == cost_ref
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+def test_the_threaded_loops_use_numbas_workqueue_layer():
+    """The workqueue layer's workers sleep between loops (OpenMP's spin and collapse on a busy core)."""
+    code = ("import numpy as np, numba; from numnet.train import kernels as K; p = np.zeros(1 << 16, np.float32); "
+            "K.sgd_update(p, np.ones_like(p), 0.5); print(numba.threading_layer())")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "workqueue"

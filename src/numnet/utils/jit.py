@@ -51,10 +51,12 @@ def _configure() -> None:
     """Numba's threading layer: workqueue unless NUMBA_THREADING_LAYER says otherwise. Its workers sleep
     between parallel loops; the OpenMP layer's spin, and with another process on one of the cores a
     parallel update took 8-18 ms instead of 1.5 ms (measured on 2 cores: benchmarks/BENCHMARKS.md)."""
-    import numba
+    # through the environment: Numba rereads its config from it before compiling (setting numba.config alone
+    # is undone); child processes inherit the choice
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+    from numba.core import config
 
-    if "NUMBA_THREADING_LAYER" not in os.environ:
-        numba.config.THREADING_LAYER = "workqueue"
+    config.reload_config()
 
 
 def set_threads(n: int) -> None:
