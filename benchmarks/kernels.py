@@ -98,7 +98,7 @@ def main(argv=None) -> int:
             base = timed(fn, args.steps, args.repeats)
             jit.set_enabled(True)
             for t in threads:
-                numba.set_num_threads(min(t, numba.config.NUMBA_NUM_THREADS))
+                jit.set_threads(t)
                 ms = timed(fn, args.steps, args.repeats)
                 rows.append((key, name, t, f"{base:.3f}", f"{ms:.3f}", f"{base / ms:.2f}"))
                 raw.append({"config": key, "pass": name, "threads": t, "numpy_ms": base, "numba_ms": ms})

@@ -66,4 +66,5 @@ def set_threads(n: int) -> None:
 
     numba = sys.modules.get("numba")
     if numba is not None:
+        _configure()  # setting the count starts Numba's pool: with our threading layer
         numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
