@@ -5,7 +5,9 @@
     python benchmarks/speed.py --quick               # a smoke test: small subset, seconds
     python benchmarks/speed.py --device cuda         # on a GPU: numnet on CuPy, PyTorch CUDA, a CuPy loop
                                                      # (B, C, D, E; see benchmarks/speed_gpu.py)
-    python benchmarks/speed.py --threads 1,2,4 --configs B,C,D --fused-sgd   # thread scaling, SGD and FusedSGD
+    python benchmarks/speed.py --threads 1,2,4 --configs B,C,D --kernels     # thread scaling: each framework in
+                                                     # its own process, SGD and Adam, the epoch's split
+                                                     # (benchmarks/speed_threads.py)
 
 Configurations (training set: the first 50,000 MNIST training images, as in the book):
     A  [784, 30, 10]  sigmoid hidden + sigmoid output, quadratic cost ½‖y − a‖², N(0,1) init, SGD η=3.0, batch 10
@@ -571,6 +573,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", metavar="LIST", help="thread scaling: e.g. 1,2,4,8,16; each count runs this script "
                    "in a fresh process with the BLAS/OpenMP pools and PyTorch set to that many threads (numnet "
                    "float32 and PyTorch per config; no race, no scikit-learn) and the report tabulates them")
+    p.add_argument("--rounds", type=int, default=3, help="--threads: rounds over every process (median reported)")
+    p.add_argument("--kernels", action="store_true", help="--threads: also numnet with the fused optimizer "
+                   "kernels of train/kernels.py (needs numba)")
     p.add_argument("--fused-sgd", action="store_true", help="also time numnet (float32) with FusedSGD: the "
                    "SGD step folded into the weight-gradient products (NumPy's own BLAS; same results within rounding)")
     p.add_argument("--torch-threads", type=int, help=argparse.SUPPRESS)  # set by --threads in each child
@@ -619,53 +624,17 @@ def rewrite(args, command) -> int:
 
 
 def thread_scaling(args, command) -> int:
-    """--threads: this script once per thread count, each in a fresh process whose thread pools are that size;
-    numnet (float32) and PyTorch seconds per epoch, and the matrix products alone, side by side."""
-    import subprocess
-    import tempfile
+    """--threads: each framework in its own process per thread count, alternating, over --rounds rounds, SGD
+    and Adam, with numnet's profile split (benchmarks/speed_threads.py)."""
+    import speed_threads  # benchmarks/speed_threads.py
 
-    results = {}
-    for t in args.threads:
-        log(f"--- {t} thread{'s' if t > 1 else ''} ---")
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "r.json"
-            child = [sys.executable, str(Path(__file__).resolve()), "--configs", ",".join(args.configs),
-                     "--repeats", str(args.repeats), "--train-size", str(args.train_size), "--matmul-size",
-                     str(args.matmul_size), "--reference-examples", str(args.reference_examples), "--no-target",
-                     "--no-sklearn", "--no-float64", "--seed", str(args.seed), "--torch-threads", str(t),
-                     "--json", str(out)] + (["--no-torch"] if args.no_torch else []) + (
-                     ["--fused-sgd"] if args.fused_sgd else [])
-            env = {**os.environ, **{v: str(t) for v in THREAD_VARS}}
-            subprocess.run(child, env=env, check=True, stdout=subprocess.DEVNULL)
-            results[t] = json.loads(out.read_text())
-    first = results[args.threads[0]]
-    L = [f"# Thread scaling: numnet and PyTorch, seconds per epoch ({first['train_size']:,} images timed, scaled to "
-         f"{EPOCH:,})", "", f"Generated {first['date']} with `{command}`.", "",
-         f"Machine: {first['machine'].get('cpu', '?')}, {first['machine'].get('usable_cores', '?')} usable cores; "
-         f"Python {first['machine'].get('python', '?')}, NumPy {first['machine'].get('numpy', '?')}.", "",
-         "Each cell: numnet / PyTorch seconds per epoch (median of the interleaved epochs); products: the matrix "
-         "products alone at the same shapes (numnet's floor). Ratio: numnet ÷ PyTorch (below 1: numnet faster)."
-         + (f" Rows '{FUSED}': numnet with FusedSGD." if args.fused_sgd else ""), ""]
-    rows = []
-    for t, res in results.items():
-        for key, c in res["configs"].items():
-            tr = next((r["s_per_epoch"] for r in c["rows"] if r["framework"].startswith("PyTorch")), None)
-            for r in c["rows"]:
-                if r["framework"] in ("numnet", FUSED):
-                    nn = r["s_per_epoch"]
-                    rows.append((t, key, r["framework"], f"{nn:.3f}", "-" if tr is None else f"{tr:.3f}",
-                                 "-" if tr is None else f"{nn / tr:.2f}", f"{c['products']['float32']:.3f}",
-                                 f"{nn / c['products']['float32']:.2f}"))
-    L += [format_table(rows, ["threads", "config", "numnet", "s/epoch", "PyTorch s/epoch", "÷ PyTorch",
-                              "products alone", "÷ products"]), ""]
-    L += ["Configs: " + "; ".join(f"{k} {CONFIGS[k]['title']}" for k in args.configs) + ".", ""]
-    report = "\n".join(L)
-    print(report)
-    if args.out:
-        write_text_atomic(Path(args.out), report)
-    if args.json:
-        write_text_atomic(Path(args.json), json.dumps(results, indent=1, default=str))
-    return 0
+    argv = ["--threads", ",".join(map(str, args.threads)), "--configs", ",".join(args.configs), "--rounds",
+            str(args.rounds), "--repeats", str(args.repeats), "--train-size", str(args.train_size), "--seed",
+            str(args.seed)] + [f for f, on in (("--no-torch", args.no_torch), ("--fused-sgd", args.fused_sgd),
+                                               ("--kernels", args.kernels)) if on]
+    argv += ["--out", args.out] if args.out else []
+    argv += ["--json", args.json] if args.json else []
+    return speed_threads.main_parent(speed_threads.parse_args(argv), command)
 
 
 def main(argv=None) -> int:

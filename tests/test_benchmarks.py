@@ -253,20 +253,39 @@ def test_from_json_rejects_a_missing_or_broken_file(reproduce, tmp_path, content
     assert not (tmp_path / "R.md").exists()
 
 
-def test_thread_scaling_runs_each_count_in_its_own_process(speed, tmp_path, capsys):
+def test_thread_scaling_runs_each_framework_in_its_own_process(speed, tmp_path):
+    """--threads: one process per (round, thread count, optimizer, framework), alternating; each saw its own
+    pool size; SGD and Adam are timed; numnet's rows carry the products / update / rest split."""
     out, raw = tmp_path / "threads.md", tmp_path / "threads.json"
     rc = speed.main(["--threads", "1,2", "--configs", "B", "--quick", "--no-torch", "--train-size", "300",
-                     "--out", str(out), "--json", str(raw)])
+                     "--rounds", "2", "--out", str(out), "--json", str(raw)])
     assert rc == 0
-    results = json.loads(raw.read_text())
-    assert sorted(results) == ["1", "2"]
-    for t, res in results.items():  # each child saw its own thread-pool size
-        assert res["machine"]["env"]["OPENBLAS_NUM_THREADS"] == t and res["machine"]["env"]["OMP_NUM_THREADS"] == t
-        assert res["configs"]["B"]["rows"][0]["framework"] == "numnet"
+    res = json.loads(raw.read_text())
+    runs = res["runs"]
+    assert [(r["round"], r["threads"], r["optimizer"]) for r in runs] == [
+        (r, t, o) for r in (0, 1) for t in (1, 2) for o in ("sgd", "adam")]
+    for r in runs:
+        assert r["env"]["OPENBLAS_NUM_THREADS"] == str(r["threads"]) == r["env"]["OMP_NUM_THREADS"]
+        assert r["framework"] == "numnet" and len(r["seconds"]) == 1 and r["products"] > 0 and r["update"] > 0
     text = out.read_text()
-    assert "| 1 | B |" in text and "| 2 | B |" in text
+    assert "| 1 | B | sgd | numnet |" in text and "| 2 | B | adam | numnet |" in text
     with pytest.raises(SystemExit):
         speed.parse_args(["--threads", "0,2"])
+
+
+def test_thread_table_takes_medians_over_rounds_and_divides_by_pytorch():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import speed_threads as st
+    finally:
+        sys.path.remove(str(BENCH))
+    runs = [{"threads": 2, "config": "C", "optimizer": "adam", "framework": "numnet", "seconds": [s, s],
+             "products": 0.5, "update": u} for s, u in ((3.0, 1.0), (2.0, 0.5), (9.0, 0.75))]
+    runs += [{"threads": 2, "config": "C", "optimizer": "adam", "framework": "torch", "seconds": [s]}
+             for s in (1.0, 1.5, 2.0)]
+    rows = {r[3]: r for r in st.table(runs, None)}
+    assert rows["numnet"] == (2, "C", "adam", "numnet", "3.000", "2.00", "0.500", "0.750", "1.750")
+    assert rows["torch"][4:6] == ("1.500", "-")
 
 
 # ---------------------------------------------------------------------------------------------- speed.py --device cuda
@@ -371,9 +390,10 @@ def test_fused_sgd_rows_in_the_report_and_the_thread_table(speed, tmp_path):
     assert [r["framework"] for r in rows] == ["numnet", speed.FUSED] and rows[1]["s_per_epoch"] > 0
     out = tmp_path / "threads.md"
     assert speed.main(["--threads", "1", "--configs", "B", "--quick", "--no-torch", "--train-size", "300",
-                       "--fused-sgd", "--out", str(out)]) == 0
+                       "--rounds", "1", "--fused-sgd", "--kernels", "--out", str(out)]) == 0
     text = out.read_text()
-    assert "| 1 | B | numnet |" in text and f"| 1 | B | {speed.FUSED} |" in text
+    assert "| 1 | B | sgd | numnet |" in text and "| 1 | B | sgd | numnet+fused |" in text
+    assert "| 1 | B | adam | numnet+kernels |" in text and "| 1 | B | adam | numnet+fused |" not in text
 
 
 # ---------------------------------------------------------------------------------------------- ab_epoch.py

@@ -113,6 +113,26 @@ def test_train_default_model_path(capsys, tmp_path, monkeypatch):
     assert net.sizes == [784, 16, 10]
 
 
+def test_train_threads_limits_the_blas_pool_while_training(capsys, tmp_path, monkeypatch):
+    """--threads 1: the BLAS pools have one thread during training (read by a callback), and are restored after."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    real_fit = numnet.Network.fit
+
+    def fit(self, *a, **k):
+        seen.append({p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"})
+        return real_fit(self, *a, **k)
+
+    monkeypatch.setattr(numnet.Network, "fit", fit)
+    monkeypatch.chdir(tmp_path)
+    before = {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+    rc, out, err = run(capsys, "train", *TINY, "--seed", "0", "--threads", "1")
+    assert rc == 0, err
+    assert seen == [{1}]
+    assert {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"} == before
+    assert cfgmod.check_settings({"threads": 3}, "x")["threads"] == 3
+
+
 def test_default_run_points_to_the_best_recipe(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for key, value in {"sizes": [784, 16, 10], "epochs": 1, "train_size": 500, "validation_size": 200}.items():
@@ -260,6 +280,8 @@ def test_train_config_missing(capsys, tmp_path, monkeypatch):
     (["--validation-size", "-5"], "validation_size"),
     (["--lr", "abc"], "--lr"),
     (["--epochs", "1.5"], "--epochs"),
+    (["--threads", "0"], "threads"),
+    (["--threads", "two"], "--threads"),
     (["--dtype", "float16"], "--dtype"),
     (["--no-such-flag"], "--no-such-flag"),
 ])

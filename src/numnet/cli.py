@@ -124,6 +124,8 @@ def _run_arguments(t, keep=None) -> None:
     n.add_argument("--dtype", default=S, choices=["float32", "float64"], help="compute type (default float32)")
     n.add_argument("--device", default=S, choices=known_devices(),
                    help="where to train: cpu (NumPy, default) or cuda (CuPy on a GPU: pip install \"numnet[gpu]\")")
+    n.add_argument("--threads", type=int, default=S, metavar="N",
+                   help="CPU threads for the matrix products (default: the idle cores, fewer for small networks)")
     o = _Only(t.add_argument_group("optimisation"), keep)
     o.add_argument("--optimizer", type=_resolver(OPTIMIZERS), default=S, help=", ".join(OPTIMIZERS.names()))
     o.add_argument("--lr", type=float, default=S, help="learning rate (η, α); default: the optimizer's own "

@@ -27,6 +27,7 @@ from ..train.checkpoints import CHECKPOINT_FILE
 from ..utils.backend import CPU, require_device
 from ..utils.files import check_output_dir, check_output_file, remove_stale_temporaries, write_text_atomic
 from ..utils.jsonio import read_json
+from ..utils.threads import limited, resolve
 from . import settings as S
 from .outputs import RUN_EXTRAS, RUN_FILE, interrupted_path, training_meta, write_run_file
 
@@ -216,6 +217,14 @@ def set_keep_prob(net: Network, keep_prob) -> None:
         layer.keep_prob = Dropout(k).keep_prob
 
 
+def thread_pool(cfg, net: Network):
+    """The CPU threads a run trains with (settings' `threads`, else the idle cores, fewer for small
+    networks: utils/threads.py), as a context that sets the BLAS and kernel pools; none on a GPU."""
+    if cfg.get("device", CPU) != CPU:
+        return contextlib.nullcontext()
+    return limited(resolve(cfg.get("threads"), net.sizes, cfg["batch_size"]))
+
+
 def place(net: Network, device: str, optimizer=None) -> None:
     """Move `net` to `device`, carrying `optimizer`'s per-parameter state along (it is kept per array)."""
     if net.device == device:
@@ -318,25 +327,26 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
     early = EarlyStopping(patience=cfg["early_stopping"]) if cfg["early_stopping"] else None
     if cfg["gradient_health"]:
         callbacks = [*callbacks, GradientHealth(log=say)]
-    t0, state = time.perf_counter(), "stopped"
-    try:
-        hist = net.fit(X, y, epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=optimizer, l2=cfg["l2"],
-                       validation_data=validation, seed=cfg["seed"], verbose=verbose, schedule=schedule,
-                       early_stopping=early, monitor_training=cfg["monitor_training"],
-                       augment=AUGMENTS.get(cfg["augment"]), checkpoint_dir=checkpoint_dir, resume=ckpt,
-                       callbacks=callbacks, log=say, progress=progress)
-        if cfg.get("fine_tune_lr") is not None:
-            hist = _fine_tune(net, hist, cfg, X, y, validation, verbose, callbacks, say, progress)
-        state = "finished"
-    except KeyboardInterrupt:
-        raise RunInterrupted(checkpoint_dir, None if checkpoint_dir else _save_interrupted(net, out)) from None
-    except OSError as e:  # a checkpoint or callback could not write: keep what was trained
-        _rescue_model(net, f"training stopped: a file could not be written ({_os_message(e)})",
-                      [out] if out is not None else [])
-    finally:
-        if checkpoint_dir:  # `numnet watch` stops on it
-            with contextlib.suppress(OSError):
-                write_run_file(checkpoint_dir, cfg, out, state)
+    with thread_pool(cfg, net):
+        t0, state = time.perf_counter(), "stopped"
+        try:
+            hist = net.fit(X, y, epochs=cfg["epochs"], batch_size=cfg["batch_size"], optimizer=optimizer,
+                           l2=cfg["l2"], validation_data=validation, seed=cfg["seed"], verbose=verbose, schedule=schedule,
+                           early_stopping=early, monitor_training=cfg["monitor_training"],
+                           augment=AUGMENTS.get(cfg["augment"]), checkpoint_dir=checkpoint_dir, resume=ckpt,
+                           callbacks=callbacks, log=say, progress=progress)
+            if cfg.get("fine_tune_lr") is not None:
+                hist = _fine_tune(net, hist, cfg, X, y, validation, verbose, callbacks, say, progress)
+            state = "finished"
+        except KeyboardInterrupt:
+            raise RunInterrupted(checkpoint_dir, None if checkpoint_dir else _save_interrupted(net, out)) from None
+        except OSError as e:  # a checkpoint or callback could not write: keep what was trained
+            _rescue_model(net, f"training stopped: a file could not be written ({_os_message(e)})",
+                          [out] if out is not None else [])
+        finally:
+            if checkpoint_dir:  # `numnet watch` stops on it
+                with contextlib.suppress(OSError):
+                    write_run_file(checkpoint_dir, cfg, out, state)
     seconds = time.perf_counter() - t0
     test = None if not len(Xt) else net.evaluate_regression(Xt, yt) if net.regression else net.evaluate(Xt, yt)
     errors = {}

@@ -69,6 +69,9 @@ DEFAULTS = {
     "dtype": "float32",
     # where training runs: "cpu" (NumPy) or "cuda" (CuPy on a GPU: pip install "numnet[gpu]")
     "device": "cpu",
+    # CPU threads for the BLAS and numnet's kernels; None: the cores no other process keeps busy now, no more
+    # than the network's products gain from (utils/threads.py)
+    "threads": None,
     # transfer learning: start from a saved model, replace its output layer, freeze its first layers, then
     # optionally fine-tune every layer at another rate; classes: keep only these digits (relabelled 0..k-1)
     "init_from": None,
@@ -191,7 +194,7 @@ def check_settings(cfg: dict, source: str) -> dict:
             raise ValueError(f"{source}: sizes must be a list of at least two positive integers, got {sizes!r}")
         out["sizes"] = sizes
     for key in ("epochs", "batch_size", "train_size", "early_stopping", "step", "lr_patience", "replace_head",
-                "fine_tune_epochs", "train_dev_size"):
+                "fine_tune_epochs", "train_dev_size", "threads"):
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
             raise ValueError(f"{source}: {key} must be a positive integer, got {v!r}")
