@@ -60,7 +60,7 @@ def test_kernels_give_the_bits_of_todays_optimizers(path, name, shape, dtype, l2
         kernel(p, g_k, v, s, t, l2)
         np.testing.assert_array_equal(g_k, g_ref)  # L2 is written into the gradient, as today
     np.testing.assert_array_equal(p, p_ref)
-    slot = opt._slot(p_ref)
+    slot = opt.state_for([p_ref])[0]
     for key, mine in (("V", v), ("S", s)):
         if key in slot:
             np.testing.assert_array_equal(mine, slot[key])
@@ -201,25 +201,25 @@ def test_the_elementwise_parallel_size_is_exercised():
 def test_activation_kernels_give_the_bits_of_todays_layers(path, batch):
     z, dy = batch
     relu = ReLU()
-    a = relu.forward(z)
+    a, cache = relu.forward({}, z)
     np.testing.assert_array_equal(E.relu_forward(z), a)
     assert np.array_equal(np.signbit(E.relu_forward(z)), np.signbit(a))
-    np.testing.assert_array_equal(E.relu_backward(dy, a), relu.backward(dy))
+    np.testing.assert_array_equal(E.relu_backward(dy, a), relu.backward({}, cache, dy)[0])
     out = z.copy()
     assert E.relu_forward(out, out=out) is out  # in place
     np.testing.assert_array_equal(out, a)
     for layer, kernel in ((Sigmoid(), E.sigmoid_backward), (Tanh(), E.tanh_backward)):
-        s = layer.forward(z)
-        np.testing.assert_array_equal(kernel(dy, s), layer.backward(dy))
+        s, cache = layer.forward({}, z)
+        np.testing.assert_array_equal(kernel(dy, s), layer.backward({}, cache, dy)[0])
 
 
 def test_dropout_kernel_gives_todays_mask_from_the_same_draws(path, batch):
     x, _ = batch
     layer = Dropout(0.7)
-    ref = layer.forward(x, training=True, rng=np.random.default_rng(4))
+    ref, layer_mask = layer.forward({}, x, training=True, rng=np.random.default_rng(4))
     u = np.random.default_rng(4).random(x.shape, dtype=x.dtype)  # the draws Dropout.forward takes
     out, mask = E.dropout_forward(x, u, 0.7)
-    np.testing.assert_array_equal(mask, layer._mask)
+    np.testing.assert_array_equal(mask, layer_mask)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -235,7 +235,7 @@ def test_softmax_log_likelihood_is_todays_forward_cost_and_delta(path, shape):
     rng = np.random.default_rng(12)
     z = (3 * rng.standard_normal(shape)).astype(np.float32)
     Y = np.eye(shape[1], dtype=np.float32)[rng.integers(0, shape[1], shape[0])]
-    a_ref = Softmax().forward(z)
+    a_ref = Softmax()(z)
     cost_ref = LogLikelihoodCost().value(a_ref, Y, z)
     delta_ref = LogLikelihoodCost().delta(a_ref, Y)
     a, cost, delta = E.softmax_log_likelihood(z, Y)

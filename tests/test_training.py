@@ -154,8 +154,8 @@ def test_shuffle_callable_sets_each_epochs_batches():
 
 
 @pytest.mark.parametrize("shuffle,match", [
-    ("yes", "shuffle must be True, False or a callable"),
-    (1, "shuffle must be True, False or a callable"),
+    ("yes", "shuffle must be True, False, .replacement. or a callable"),
+    (1, "shuffle must be True, False, .replacement. or a callable"),
     (lambda e, n: np.arange(n - 1), r"permutation of 0..11"),
     (lambda e, n: np.zeros(n, dtype=int), r"permutation of 0..11"),
     (lambda e, n: np.arange(n, dtype=float), r"permutation of 0..11"),
