@@ -5,7 +5,7 @@
 For each config, thread count and pass: milliseconds per training step (the optimizer update over every
 parameter; an elementwise pass over one hidden layer's batch), median of --repeats timings of --steps steps,
 for the NumPy fallback (today's arithmetic, single-threaded NumPy ufuncs) and the Numba path at that many
-threads. Both give the same bits (tests/test_kernels.py); only the time differs.
+threads. Both give the same bits (tests/train/test_kernels.py); only the time differs.
 """
 from __future__ import annotations
 

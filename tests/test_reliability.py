@@ -741,5 +741,5 @@ def test_1_expected_member_with_a_huge_wrong_shape_is_not_read(tmp_path):
 
 
 # ------------------------------------------------------------------------------ 19. noisy photos, float images
-# In tests/test_photos.py: large photos of a drawn digit with grey noise, uneven lighting, specks, either
+# In tests/data/test_photos.py: large photos of a drawn digit with grey noise, uneven lighting, specks, either
 # polarity; float TIFFs in [0, 1] and [0, 255]; 16-bit PNGs; NaN/inf in a float image (one error line).

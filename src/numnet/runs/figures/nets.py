@@ -315,11 +315,11 @@ def curves(out, full):
     from ...data.shifts import flip_labels
 
     X, y, Xv, yv = mnist(10000, 2000)
-    noisy = y.copy()  # 90% of the labels replaced by a uniform draw (as tests/test_diagnosis.py does)
+    noisy = y.copy()  # 90% of the labels replaced by a uniform draw (as tests/report/test_diagnosis.py does)
     rng = np.random.default_rng(0)
     wrong = rng.random(len(y)) < 0.9
     noisy[wrong] = rng.integers(0, 10, wrong.sum())
-    # (label, sizes, training labels, examples, η, epochs, batch): the runs of tests/test_diagnosis.py
+    # (label, sizes, training labels, examples, η, epochs, batch): the runs of tests/report/test_diagnosis.py
     cases = [("1 learning", [784, 30, 10], y, 3000, 0.5, 5, 20), ("2 overfitting", [784, 30, 10], y, 1000, 0.5, 30, 10),
              ("3 bottleneck", [784, 2, 10], y, 5000, 0.5, 15, 50),
              ("4 look at the data (90% wrong labels)", [784, 30, 10], noisy, 10000, 0.1, 10, 50),

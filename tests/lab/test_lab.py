@@ -28,7 +28,7 @@ from numnet.lab import make_server
 from numnet.lab.core import ERRORS_COLUMNS, MAX_PIXELS
 from numnet.runs import run
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")

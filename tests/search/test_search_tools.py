@@ -139,7 +139,7 @@ def test_grid_vs_random_picture(tmp_path):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "search.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "search.py"
     spec = importlib.util.spec_from_file_location("bench_search", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

@@ -1,8 +1,8 @@
 """Seeded training scenarios whose final weights and History are held fixed across restructures.
 
-`python tests/reference/scenarios.py --write` regenerates `tests/reference/*.npz|json` from the current code; the
+`python tests/runs/reference/scenarios.py --write` regenerates `tests/runs/reference/*.npz|json` from the current code; the
 committed files were produced by main at 03f05fd (before the architecture change), and
-tests/test_reference.py holds every later version to them: byte-identical weights and History (epoch times
+tests/runs/test_reference.py holds every later version to them: byte-identical weights and History (epoch times
 aside), float64 and float32 alike, on the same BLAS threads.
 """
 from __future__ import annotations
@@ -129,7 +129,7 @@ def history_record(h) -> dict:
 
 def main():
     if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: python tests/reference/scenarios.py --write   (overwrites the committed reference outputs)")
+        sys.exit("usage: python tests/runs/reference/scenarios.py --write   (overwrites the committed reference outputs)")
     for name, f in SCENARIOS.items():
         net, h = f()
         np.savez(HERE / f"{name}.npz", **net.get_weights())

@@ -1,6 +1,6 @@
 """FusedSGD: the plain-SGD step folded into Dense's weight-gradient product (one BLAS gemm with β) gives
 the default path's results within float rounding, only where nothing reads gradients; the default is unfused,
-so seeded runs (tests/test_reference.py) keep today's arithmetic byte for byte. The fusion lives in the
+so seeded runs (tests/runs/test_reference.py) keep today's arithmetic byte for byte. The fusion lives in the
 optimizer (and the BLAS binding): layers leave dW as a lazy product, which FusedSGD folds into its step."""
 import subprocess
 import sys

@@ -23,7 +23,7 @@ from numnet.search import SearchError, SpaceError, load_space, parse_space, refi
 from numnet.search.report import read_rows  # noqa: E402
 from numnet.search.study import open_storage  # noqa: E402
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 TINY = {"epochs": 2, "train_size": 300, "validation_size": 1000, "sizes": [784, 16, 10], "optimizer": "momentum"}
 SPACE = {**TINY, "search": {"lr": {"dist": "log", "low": 1e-3, "high": 1.0},
                            "beta": {"dist": "one-minus-log", "low": 0.8, "high": 0.99},

@@ -1,4 +1,4 @@
-"""Seeded runs stay what main produced before the architecture changes (tests/reference/, made at 2 BLAS
+"""Seeded runs stay what main produced before the architecture changes (tests/runs/reference/, made at 2 BLAS
 threads): at 2 threads the final weights byte for byte and the History (epoch times aside) exactly; at 1 and 4
 threads, where the BLAS sums products in another order, the weights within float rounding, the same predictions
 on the scenario's validation images and the same History within rounding. Each thread count runs in its own

@@ -22,7 +22,7 @@ from numnet.runs.run import place
 from numnet.train.loop import CHECK_EVERY
 from numnet.utils import backend as B
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/ (strict_xp.py lives there)
 SRC = HERE.parent / "src"
 #: a "cupy" package for subprocesses: the strict module posing as CuPy, seeing {gpus} GPUs
 FAKE_CUPY = ("import types\nimport strict_xp as _s\n"
