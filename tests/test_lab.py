@@ -66,6 +66,8 @@ def server_factory():
 def request(server, path, body=None, token=True, headers=None, method=None):
     """(status, headers, body bytes) of one request to the lab."""
     h = dict(headers or {})
+    if body is not None and not path.startswith("/api/predict"):
+        h.setdefault("Content-Type", "application/json")  # the lab reads JSON only when sent as JSON
     if token is True:
         h["X-Lab-Token"] = server.token
     elif token:
@@ -193,7 +195,8 @@ def test_malformed_requests_get_400(server, path, body):
 
 
 def test_raw_garbage_and_missing_length_leave_the_server_running(server):
-    for raw in (b"POST /api/train HTTP/1.0\r\nHost: localhost\r\nX-Lab-Token: " + server.token.encode() + b"\r\n\r\n",
+    for raw in (b"POST /api/train HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Lab-Token: "
+                + server.token.encode() + b"\r\n\r\n",
                 b"GARBAGE\r\n\r\n", b"GET /api/state HTTP/1.0\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n"):
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
             s.sendall(raw)
@@ -293,7 +296,7 @@ def test_inside_and_playground(server):
     assert request(server, "/api/inside/weights.png?model=tiny.npz&count=0")[0] == 200
     status, p = get_json(server, "/api/play", json.dumps({"dataset": "circles", "epochs": 20, "hidden": "4",
                                                           "optimizers": ["sgd", "adam"]}).encode())
-    assert status == 200 and len(p["points"]) == 300
+    assert status == 200 and len(p["points"]) + len(p["test_points"]) == 300 and len(p["test_points"]) == 90
     deadline, snaps = time.time() + 30, []
     while time.time() < deadline and len({(s["optimizer"], s["epoch"]) for s in snaps} & {("sgd", 20), ("adam", 20)}) < 2:
         snaps += get_json(server, f"/api/play/events?since={0}")[1]["events"]
@@ -496,9 +499,9 @@ def test_a_storage_url_given_on_the_command_line(tmp_path, tiny_data):
     run_search(tmp_path / "out", 2, tiny_data, study="rdb", storage=url)
     (tmp_path / "lab").mkdir()
     lab = Lab(tmp_path / "lab", storage=url)
-    listed = lab.searches()["storages"]
+    listed = lab.searches.listing()["storages"]
     assert [(s["id"], s["label"], [x["name"] for x in s["studies"]]) for s in listed] == [(":storage", url, ["rdb"])]
-    assert len(lab.search_trials(":storage", "rdb")["trials"]) == 2
+    assert len(lab.searches.trials(":storage", "rdb")["trials"]) == 2
 
 
 def test_a_storage_that_holds_no_search_is_listed_with_why_and_left_as_it_was(tmp_path):
@@ -507,13 +510,13 @@ def test_a_storage_that_holds_no_search_is_listed_with_why_and_left_as_it_was(tm
     pytest.importorskip("optuna")
     (tmp_path / "lab").mkdir()
     missing = tmp_path / "none.db"
-    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches()["storages"]
+    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches.listing()["storages"]
     assert listed[0]["studies"] == [] and listed[0]["error"] == f"no database file {missing}"
     assert not missing.exists()  # looking does not create the database
     import sqlite3
 
     sqlite3.connect(missing).close()  # an empty database: no Optuna tables
-    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches()["storages"]
+    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches.listing()["storages"]
     assert listed[0]["error"] == f"no search in sqlite:///{missing} yet (it has no Optuna tables)"
     with sqlite3.connect(missing) as db:
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
