@@ -708,12 +708,14 @@ def test_browser_one_epoch_run_adds_a_point_to_the_curve(browser, server, lab_di
     options = [o.get_attribute("value") for o in by_id(browser, "device").find_elements("tag name", "option")]
     assert options == usable_devices() and by_id(browser, "device").get_attribute("value") == "cpu"
     before = set(by_id(browser, "model").text.split())
-    old = by_id(browser, "acc-chart").get_attribute("data-points")  # the API test's run, stopped after 2 epochs
-    assert old != "1"
+    old = by_id(browser, "train-status").text  # the API test's run, followed on loading the page
     by_id(browser, "train-start").click()
-    wait(browser, lambda d: by_id(d, "acc-chart").get_attribute("data-points") == "1", 60)
+    wait(browser, lambda d: "saved" in by_id(d, "train-status").text and by_id(d, "train-status").text != old, 60)
+    assert "done after 1 epoch(s)" in by_id(browser, "train-status").text
+    assert by_id(browser, "acc-chart").get_attribute("data-epochs") == "1"
+    assert int(by_id(browser, "acc-chart").get_attribute("data-points")) == 2  # train and validation accuracy
+    assert float(by_id(browser, "acc-chart").get_attribute("data-ymax")) <= 1  # never above 100%
     assert int(by_id(browser, "cost-chart").get_attribute("data-points")) > 1
-    wait(browser, lambda d: "saved" in by_id(d, "train-status").text, 30)
     # the model list is refreshed right after "saved" is shown: the new model becomes the selected one
     wait(browser, lambda d: by_id(d, "model").get_attribute("value") not in before, 10)
     new = by_id(browser, "model").get_attribute("value")
