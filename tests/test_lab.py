@@ -205,6 +205,184 @@ def test_raw_garbage_and_missing_length_leave_the_server_running(server):
     alive(server)
 
 
+# ---------------------------------------------------------------------------------------------- issue 23
+def test_requests_from_another_origin_or_not_json_are_refused(server, lab_dir):
+    """CSRF: a page on another port of this machine is another origin but the same site (the SameSite cookie
+    goes along); its no-cors text/plain POST must start nothing."""
+    before = sorted(p.name for p in lab_dir.glob("*.npz"))
+    cookie = {"Cookie": f"{server.cookie}={server.token}"}
+    quick = json.dumps({"train_size": 100, "epochs": 1}).encode()
+    for headers in ({"Origin": "http://127.0.0.1:3000", "Content-Type": "text/plain"},
+                    {"Origin": "http://127.0.0.1:3000", "Content-Type": "application/json"},
+                    {"Sec-Fetch-Site": "same-site", "Content-Type": "application/json"},
+                    {"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"},
+                    {"Origin": "null", "Content-Type": "application/json"}):
+        status, r = get_json(server, "/api/train/quick", quick, token=None, headers={**cookie, **headers})
+        assert status == 403 and "refused" in r["error"], headers
+    status, r = get_json(server, "/api/errors/tag", json.dumps({"model": "tiny.npz", "index": 1, "tags": "x"}).encode(),
+                         token=None, headers={**cookie, "Origin": "http://localhost:8000"})
+    assert status == 403
+    assert get_json(server, "/api/state", headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    # the lab's own page: same origin passes the check; a body that is not application/json is never parsed
+    status, r = get_json(server, "/api/train/quick", quick, headers={"Content-Type": "text/plain",
+                                                                     "Origin": f"http://127.0.0.1:{server.port}"})
+    assert status == 415 and "application/json" in r["error"]
+    own = {"Origin": f"http://127.0.0.1:{server.port}", "Sec-Fetch-Site": "same-origin"}
+    assert get_json(server, "/api/play/stop", b"{}", headers=own)[0] == 200
+    assert request(server, "/", token=None, headers={"Sec-Fetch-Site": "cross-site", **cookie})[0] == 200  # a link
+    assert sorted(p.name for p in lab_dir.glob("*.npz")) == before
+    assert get_json(server, "/api/train/status")[1]["status"] != "running"
+
+
+def test_tags_that_look_like_formulas_are_stored_as_text_and_read_back_unchanged(server, lab_dir):
+    m = get_json(server, "/api/errors/mistakes?model=tiny.npz&limit=6")[1]["mistakes"]
+    tags = ['=HYPERLINK("http://evil.example","x")', "+1 loop", "-thin", "@SUM(A1)", "'quoted", "plain"]
+    for row, tag in zip(m, tags):
+        body = json.dumps({"model": "tiny.npz", "index": row["index"], "tags": tag}).encode()
+        assert get_json(server, "/api/errors/tag", body)[0] == 200
+    with open(lab_dir / "errors.csv", newline="") as f:
+        cells = {int(r["index"]): r["tags"] for r in csv.DictReader(f)}
+    stored = [cells[row["index"]] for row in m]
+    assert all(not c.startswith(("=", "+", "-", "@")) for c in stored)
+    assert stored == ["'" + t for t in tags[:5]] + ["plain"]
+    shown = {r["index"]: r["tags"] for r in get_json(server, "/api/errors/mistakes?model=tiny.npz&limit=6")[1]["mistakes"]}
+    assert [shown[row["index"]] for row in m] == tags
+    for row in m:
+        get_json(server, "/api/errors/tag", json.dumps({"model": "tiny.npz", "index": row["index"], "tags": ""}).encode())
+
+
+def _together(n, fn):
+    """fn() run by n threads released at once; their results."""
+    barrier, out = threading.Barrier(n), [None] * n
+
+    def go(k):
+        barrier.wait()
+        out[k] = fn()
+
+    threads = [threading.Thread(target=go, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def test_simultaneous_quick_trains_start_one_run(tmp_path, lab_dir, server_factory):
+    shutil.copy(lab_dir / "tiny.npz", tmp_path / "tiny.npz")
+    server = server_factory(tmp_path)
+    body = json.dumps({"train_size": 300, "validation_size": 100, "epochs": 1, "sizes": "784,8,10"}).encode()
+    answers = _together(16, lambda: get_json(server, "/api/train/quick", body))
+    started = [r for status, r in answers if status == 200]
+    assert len(started) == 1, answers
+    assert all(status == 409 and "already training" in r["error"] for status, r in answers if status != 200)
+    server.lab.runs.job.thread.join(60)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["lab-run-1.npz", "tiny.npz"]
+    status, r = get_json(server, "/api/train/quick", body)  # the next start takes the next name
+    assert status == 200 and r["model"] == "lab-run-2.npz"
+    server.lab.runs.job.thread.join(60)
+
+
+def test_playground_jobs_are_bounded_and_stop_stops_them(server):
+    body = json.dumps({"epochs": 5000, "hidden": "16,16", "optimizers": ["sgd", "adam", "momentum"]}).encode()
+    answers = _together(8, lambda: get_json(server, "/api/play", body))
+    assert all(status in (200, 409) for status, _ in answers) and any(status == 200 for status, _ in answers)
+    time.sleep(0.3)
+    alive_now = [t for t in threading.enumerate() if t.name.startswith("lab-play")]
+    assert 1 <= len(alive_now) <= 4  # one job: its thread and one per optimizer
+    status, r = get_json(server, "/api/play/stop", b"{}")
+    assert status == 200 and r["stopped"] is True
+    assert not [t for t in threading.enumerate() if t.name.startswith("lab-play") and t.is_alive()]
+
+
+@pytest.mark.parametrize("body,needle", [
+    (b'{"epochs": Infinity}', "Infinity"),
+    (b'{"epochs": NaN}', "NaN"),
+    (b'{"sizes": [784, -Infinity, 10]}', "Infinity"),
+    (b'{"lr": 1e999}', "too large"),
+    pytest.param(b'{"epochs": ' + b"9" * 5000 + b"}", "digits", id="5000-digits"),
+    (b'{"epoch": 3}', "'epoch'"),
+    (b'{"optimiser": "adam"}', "'optimiser'"),
+    (b'{"activation": "nope"}', "unknown activation"),
+    (b'{"validation_size": 1000000000}', "validation_size"),
+    (b'{"train_size": 60000}', "train_size"),
+    (b'{"epochs": 2.5}', "epochs"),
+    (b'{"lr": "fast"}', "lr"),
+    (b'{"sizes": [784, 100000000000000000000, 10]}', "sizes"),
+])
+def test_json_values_are_checked_before_a_run_starts(server, body, needle):
+    status, r = get_json(server, "/api/train", body)
+    assert status == 400 and needle in r["error"], r
+    assert get_json(server, "/api/train/status")[1]["status"] != "running"
+
+
+@pytest.mark.parametrize("body,needle", [
+    (b'{"noise": Infinity}', "Infinity"),
+    (b'{"epochs": 1e400}', "too large"),
+    (b'{"dataset": "moons", "hiden": "4"}', "'hiden'"),
+    (b'{"lr": -1}', "lr"),
+    (b'{"hidden": "8,1000"}', "hidden"),
+])
+def test_playground_settings_are_checked(server, body, needle):
+    status, r = get_json(server, "/api/play", body)
+    assert status == 400 and needle in r["error"], r
+    assert get_json(server, "/api/errors/tag", b'{"index": 1, "tag": "x"}')[1]["error"].count("'tag'") == 1
+
+
+def test_idle_and_slowloris_connections_are_closed(lab_dir):
+    s = make_server(lab_dir, port=0)
+    s.close()
+    from numnet.lab.server import LabServer
+
+    server = LabServer(s.lab, port=0, header_timeout=1.0)
+    server.start()
+    try:
+        idle = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow.sendall(b"GET /api/state HTTP/1.1\r\nHost: localhost\r\n")
+        t0 = time.monotonic()
+        closed = {}
+        while len(closed) < 2 and time.monotonic() - t0 < 6:
+            try:
+                slow.sendall(b"X-Slow: 1\r\n")  # a header line every 0.2 s, never the end of the head
+            except OSError:
+                closed.setdefault("slow", time.monotonic() - t0)
+            for name, sock in (("idle", idle), ("slow", slow)):
+                sock.setblocking(False)
+                try:
+                    if sock.recv(100) == b"":
+                        closed.setdefault(name, time.monotonic() - t0)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed.setdefault(name, time.monotonic() - t0)
+            time.sleep(0.2)
+        assert set(closed) == {"idle", "slow"} and max(closed.values()) < 4, closed
+        idle.close()
+        slow.close()
+        assert request(server, "/api/state")[0] == 200  # a normal request still gets its answer
+    finally:
+        server.close()
+
+
+def test_a_newest_npz_that_is_no_model_or_a_link_does_not_break_requests(tmp_path, lab_dir, server_factory):
+    shutil.copy(lab_dir / "tiny.npz", tmp_path / "tiny.npz")
+    (tmp_path / "notes.txt").write_text("not a model")
+    time.sleep(0.01)
+    (tmp_path / "zz-broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "zz-link.npz").symlink_to(tmp_path / "notes.txt")
+    os.mkfifo(tmp_path / "zz-fifo.npz")
+    server = server_factory(tmp_path)
+    models = get_json(server, "/api/state")[1]["models"]
+    assert "zz-link.npz" not in models and "zz-fifo.npz" not in models and models[-1] == "tiny.npz"
+    status, r = get_json(server, "/api/inside")  # no model named: the newest one that loads
+    assert status == 200 and r["model"] == "tiny.npz"
+    assert get_json(server, "/api/errors/confusion")[1]["model"] == "tiny.npz"
+    assert get_json(server, "/api/inside?model=zz-link.npz")[0] == 404
+    assert get_json(server, "/api/inside?model=zz-fifo.npz")[0] == 404
+    status, r = get_json(server, "/api/inside?model=zz-broken.npz")
+    assert status == 400 and "zz-broken.npz" in r["error"]
+
+
 # ---------------------------------------------------------------------------------------------- API
 def test_a_given_model_comes_first_and_a_non_mnist_model_is_refused(lab_dir, tmp_path):
     import numnet
