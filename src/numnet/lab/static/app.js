@@ -360,6 +360,7 @@ function drawChart(canvas, series, opts = {}) {
     c.fillText(num(back(e0)), X(back(e0)) - 4, H - 6);
     c.fillText(`${num(back(e1))} ${opts.xlabel || ""}`, Math.min(X(back(e1)) - 10, W - R - 80), H - 6);
   }
+  let legend = L + 8;
   series.forEach((s, k) => {
     c.strokeStyle = c.fillStyle = s.color || COLORS[k % COLORS.length];
     c.lineWidth = s.width || 1.5;
@@ -382,8 +383,13 @@ function drawChart(canvas, series, opts = {}) {
       else { c.arc(px, py, 3, 0, 7); c.fill(); }
     }
     c.globalAlpha = 1;
+    if (s.label) { // the legend: a sample of the line, then its label in dark text
+      c.beginPath(); c.moveTo(legend, T + 10); c.lineTo(legend + 14, T + 10); c.stroke();
+      c.fillStyle = TEXT;
+      c.fillText(s.label, legend + 18, T + 14);
+      legend += 30 + c.measureText(s.label).width;
+    }
     c.setLineDash([]);
-    if (s.label) { c.fillStyle = TEXT; c.fillText(s.label, L + 8 + 90 * k, T + 14); }
   });
 }
 
