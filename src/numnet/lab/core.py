@@ -39,6 +39,20 @@ class Lab:
         """The model a request names, or the newest one that loads."""
         return self.store.current(name)
 
+    # the names the lab had before it was split (tests and scripts use them)
+    def start_training(self, body: dict, quick=False) -> dict:
+        return self.runs.start(body, quick)
+
+    def stop_training(self) -> dict:
+        return self.runs.stop()
+
+    def training_status(self) -> dict:
+        return self.runs.status()
+
+    @property
+    def train_job(self):
+        return self.runs.job
+
     def close(self, wait=60.0):
         """Stop the playground and the training run; wait (up to `wait` s) until the run has saved its model."""
         if self.play.job is not None:
