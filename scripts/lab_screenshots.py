@@ -106,6 +106,11 @@ def main(argv=None):
             time.sleep(0.5)  # past the 100 ms debounce: the last request has been sent
             wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-shown")
                  == d.find_element(By.TAG_NAME, "body").get_attribute("data-requested"))
+            hidden = driver.find_element(By.ID, "hidden-1")  # a hidden unit clicked: its weights, its activation
+            ActionChains(driver).move_to_element_with_offset(hidden, -30, -30).click().perform()
+            wait(driver, lambda d: d.execute_script("const i = document.getElementById('unit-weights');"
+                                                    " return i.complete && i.naturalWidth > 0"))
+            time.sleep(0.3)
             driver.save_screenshot(str(out / "draw.png"))
             driver.find_element(By.CSS_SELECTOR, "button[data-panel=train]").click()
             for name, value in {"sizes": "784,64,10", "epochs": "5", "train_size": "10000"}.items():
@@ -113,18 +118,27 @@ def main(argv=None):
                 field.clear()
                 field.send_keys(value)
             driver.find_element(By.ID, "train-start").click()
-            wait(driver, lambda d: d.find_element(By.ID, "acc-chart").get_attribute("data-points") == "2", 120)
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#runs li"))
+            boxes = driver.find_elements(By.CSS_SELECTOR, "#runs li input")
+            boxes[-1].click()  # the quick model's run, overlaid
+            wait(driver, lambda d: d.find_element(By.ID, "acc-chart").get_attribute("data-epochs") == "2", 120)
+            driver.execute_script("window.scrollTo(0, 0)")
+            time.sleep(0.3)
             driver.save_screenshot(str(out / "train.png"))  # live, two epochs in
             driver.find_element(By.ID, "train-stop").click()
             wait(driver, lambda d: "saved" in d.find_element(By.ID, "train-status").text, 60)
             Select(driver.find_element(By.ID, "model")).select_by_value("lab-run-1.npz")
             driver.find_element(By.CSS_SELECTOR, "button[data-panel=inside]").click()
+            driver.set_window_size(1280, 1500)
             wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#grad-table td"))
             wait(driver, lambda d: d.execute_script("return document.getElementById('weights').complete"))
+            wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#test-grid figure")) == 40)
+            time.sleep(0.5)
             driver.save_screenshot(str(out / "inside.png"))
+            driver.set_window_size(1280, 900)
             driver.find_element(By.CSS_SELECTOR, "button[data-panel=play]").click()
             driver.find_element(By.ID, "play-start").click()
-            wait(driver, lambda d: "epoch 300" in d.find_element(By.ID, "boundaries").text, 120)
+            wait(driver, lambda d: d.find_element(By.ID, "boundaries").text.count("epoch 300") == 3, 120)
             time.sleep(0.5)
             driver.save_screenshot(str(out / "playground.png"))
             driver.find_element(By.CSS_SELECTOR, "button[data-panel=errors]").click()

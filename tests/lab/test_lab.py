@@ -66,6 +66,8 @@ def server_factory():
 def request(server, path, body=None, token=True, headers=None, method=None):
     """(status, headers, body bytes) of one request to the lab."""
     h = dict(headers or {})
+    if body is not None and not path.startswith("/api/predict"):
+        h.setdefault("Content-Type", "application/json")  # the lab reads JSON only when sent as JSON
     if token is True:
         h["X-Lab-Token"] = server.token
     elif token:
@@ -193,13 +195,192 @@ def test_malformed_requests_get_400(server, path, body):
 
 
 def test_raw_garbage_and_missing_length_leave_the_server_running(server):
-    for raw in (b"POST /api/train HTTP/1.0\r\nHost: localhost\r\nX-Lab-Token: " + server.token.encode() + b"\r\n\r\n",
+    for raw in (b"POST /api/train HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Lab-Token: "
+                + server.token.encode() + b"\r\n\r\n",
                 b"GARBAGE\r\n\r\n", b"GET /api/state HTTP/1.0\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n"):
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
             s.sendall(raw)
             answer = s.recv(1000)
         assert b"400" in answer or b"403" in answer, answer[:80]
     alive(server)
+
+
+# ---------------------------------------------------------------------------------------------- issue 23
+def test_requests_from_another_origin_or_not_json_are_refused(server, lab_dir):
+    """CSRF: a page on another port of this machine is another origin but the same site (the SameSite cookie
+    goes along); its no-cors text/plain POST must start nothing."""
+    before = sorted(p.name for p in lab_dir.glob("*.npz"))
+    cookie = {"Cookie": f"{server.cookie}={server.token}"}
+    quick = json.dumps({"train_size": 100, "epochs": 1}).encode()
+    for headers in ({"Origin": "http://127.0.0.1:3000", "Content-Type": "text/plain"},
+                    {"Origin": "http://127.0.0.1:3000", "Content-Type": "application/json"},
+                    {"Sec-Fetch-Site": "same-site", "Content-Type": "application/json"},
+                    {"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"},
+                    {"Origin": "null", "Content-Type": "application/json"}):
+        status, r = get_json(server, "/api/train/quick", quick, token=None, headers={**cookie, **headers})
+        assert status == 403 and "refused" in r["error"], headers
+    status, r = get_json(server, "/api/errors/tag", json.dumps({"model": "tiny.npz", "index": 1, "tags": "x"}).encode(),
+                         token=None, headers={**cookie, "Origin": "http://localhost:8000"})
+    assert status == 403
+    assert get_json(server, "/api/state", headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    # the lab's own page: same origin passes the check; a body that is not application/json is never parsed
+    status, r = get_json(server, "/api/train/quick", quick, headers={"Content-Type": "text/plain",
+                                                                     "Origin": f"http://127.0.0.1:{server.port}"})
+    assert status == 415 and "application/json" in r["error"]
+    own = {"Origin": f"http://127.0.0.1:{server.port}", "Sec-Fetch-Site": "same-origin"}
+    assert get_json(server, "/api/play/stop", b"{}", headers=own)[0] == 200
+    assert request(server, "/", token=None, headers={"Sec-Fetch-Site": "cross-site", **cookie})[0] == 200  # a link
+    assert sorted(p.name for p in lab_dir.glob("*.npz")) == before
+    assert get_json(server, "/api/train/status")[1]["status"] != "running"
+
+
+def test_tags_that_look_like_formulas_are_stored_as_text_and_read_back_unchanged(server, lab_dir):
+    m = get_json(server, "/api/errors/mistakes?model=tiny.npz&limit=6")[1]["mistakes"]
+    tags = ['=HYPERLINK("http://evil.example","x")', "+1 loop", "-thin", "@SUM(A1)", "'quoted", "plain"]
+    for row, tag in zip(m, tags):
+        body = json.dumps({"model": "tiny.npz", "index": row["index"], "tags": tag}).encode()
+        assert get_json(server, "/api/errors/tag", body)[0] == 200
+    with open(lab_dir / "errors.csv", newline="") as f:
+        cells = {int(r["index"]): r["tags"] for r in csv.DictReader(f)}
+    stored = [cells[row["index"]] for row in m]
+    assert all(not c.startswith(("=", "+", "-", "@")) for c in stored)
+    assert stored == ["'" + t for t in tags[:5]] + ["plain"]
+    shown = {r["index"]: r["tags"] for r in get_json(server, "/api/errors/mistakes?model=tiny.npz&limit=6")[1]["mistakes"]}
+    assert [shown[row["index"]] for row in m] == tags
+    for row in m:
+        get_json(server, "/api/errors/tag", json.dumps({"model": "tiny.npz", "index": row["index"], "tags": ""}).encode())
+
+
+def _together(n, fn):
+    """fn() run by n threads released at once; their results."""
+    barrier, out = threading.Barrier(n), [None] * n
+
+    def go(k):
+        barrier.wait()
+        out[k] = fn()
+
+    threads = [threading.Thread(target=go, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def test_simultaneous_quick_trains_start_one_run(tmp_path, lab_dir, server_factory):
+    shutil.copy(lab_dir / "tiny.npz", tmp_path / "tiny.npz")
+    server = server_factory(tmp_path)
+    body = json.dumps({"train_size": 300, "validation_size": 100, "epochs": 1, "sizes": "784,8,10"}).encode()
+    answers = _together(16, lambda: get_json(server, "/api/train/quick", body))
+    started = [r for status, r in answers if status == 200]
+    assert len(started) == 1, answers
+    assert all(status == 409 and "already training" in r["error"] for status, r in answers if status != 200)
+    server.lab.runs.job.thread.join(60)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["lab-run-1.npz", "tiny.npz"]
+    status, r = get_json(server, "/api/train/quick", body)  # the next start takes the next name
+    assert status == 200 and r["model"] == "lab-run-2.npz"
+    server.lab.runs.job.thread.join(60)
+
+
+def test_playground_jobs_are_bounded_and_stop_stops_them(server):
+    body = json.dumps({"epochs": 5000, "hidden": "16,16", "optimizers": ["sgd", "adam", "momentum"]}).encode()
+    answers = _together(8, lambda: get_json(server, "/api/play", body))
+    assert all(status in (200, 409) for status, _ in answers) and any(status == 200 for status, _ in answers)
+    time.sleep(0.3)
+    alive_now = [t for t in threading.enumerate() if t.name.startswith("lab-play")]
+    assert 1 <= len(alive_now) <= 4  # one job: its thread and one per optimizer
+    status, r = get_json(server, "/api/play/stop", b"{}")
+    assert status == 200 and r["stopped"] is True
+    assert not [t for t in threading.enumerate() if t.name.startswith("lab-play") and t.is_alive()]
+
+
+@pytest.mark.parametrize("body,needle", [
+    (b'{"epochs": Infinity}', "Infinity"),
+    (b'{"epochs": NaN}', "NaN"),
+    (b'{"sizes": [784, -Infinity, 10]}', "Infinity"),
+    (b'{"lr": 1e999}', "too large"),
+    pytest.param(b'{"epochs": ' + b"9" * 5000 + b"}", "digits", id="5000-digits"),
+    (b'{"epoch": 3}', "'epoch'"),
+    (b'{"optimiser": "adam"}', "'optimiser'"),
+    (b'{"activation": "nope"}', "unknown activation"),
+    (b'{"validation_size": 1000000000}', "validation_size"),
+    (b'{"train_size": 60000}', "train_size"),
+    (b'{"epochs": 2.5}', "epochs"),
+    (b'{"lr": "fast"}', "lr"),
+    (b'{"sizes": [784, 100000000000000000000, 10]}', "sizes"),
+])
+def test_json_values_are_checked_before_a_run_starts(server, body, needle):
+    status, r = get_json(server, "/api/train", body)
+    assert status == 400 and needle in r["error"], r
+    assert get_json(server, "/api/train/status")[1]["status"] != "running"
+
+
+@pytest.mark.parametrize("body,needle", [
+    (b'{"noise": Infinity}', "Infinity"),
+    (b'{"epochs": 1e400}', "too large"),
+    (b'{"dataset": "moons", "hiden": "4"}', "'hiden'"),
+    (b'{"lr": -1}', "lr"),
+    (b'{"hidden": "8,1000"}', "hidden"),
+])
+def test_playground_settings_are_checked(server, body, needle):
+    status, r = get_json(server, "/api/play", body)
+    assert status == 400 and needle in r["error"], r
+    assert get_json(server, "/api/errors/tag", b'{"index": 1, "tag": "x"}')[1]["error"].count("'tag'") == 1
+
+
+def test_idle_and_slowloris_connections_are_closed(lab_dir):
+    s = make_server(lab_dir, port=0)
+    s.close()
+    from numnet.lab.server import LabServer
+
+    server = LabServer(s.lab, port=0, header_timeout=1.0)
+    server.start()
+    try:
+        idle = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow.sendall(b"GET /api/state HTTP/1.1\r\nHost: localhost\r\n")
+        t0 = time.monotonic()
+        closed = {}
+        while len(closed) < 2 and time.monotonic() - t0 < 6:
+            try:
+                slow.sendall(b"X-Slow: 1\r\n")  # a header line every 0.2 s, never the end of the head
+            except OSError:
+                closed.setdefault("slow", time.monotonic() - t0)
+            for name, sock in (("idle", idle), ("slow", slow)):
+                sock.setblocking(False)
+                try:
+                    if sock.recv(100) == b"":
+                        closed.setdefault(name, time.monotonic() - t0)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed.setdefault(name, time.monotonic() - t0)
+            time.sleep(0.2)
+        assert set(closed) == {"idle", "slow"} and max(closed.values()) < 4, closed
+        idle.close()
+        slow.close()
+        assert request(server, "/api/state")[0] == 200  # a normal request still gets its answer
+    finally:
+        server.close()
+
+
+def test_a_newest_npz_that_is_no_model_or_a_link_does_not_break_requests(tmp_path, lab_dir, server_factory):
+    shutil.copy(lab_dir / "tiny.npz", tmp_path / "tiny.npz")
+    (tmp_path / "notes.txt").write_text("not a model")
+    time.sleep(0.01)
+    (tmp_path / "zz-broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    (tmp_path / "zz-link.npz").symlink_to(tmp_path / "notes.txt")
+    os.mkfifo(tmp_path / "zz-fifo.npz")
+    server = server_factory(tmp_path)
+    models = get_json(server, "/api/state")[1]["models"]
+    assert "zz-link.npz" not in models and "zz-fifo.npz" not in models and models[-1] == "tiny.npz"
+    status, r = get_json(server, "/api/inside")  # no model named: the newest one that loads
+    assert status == 200 and r["model"] == "tiny.npz"
+    assert get_json(server, "/api/errors/confusion")[1]["model"] == "tiny.npz"
+    assert get_json(server, "/api/inside?model=zz-link.npz")[0] == 404
+    assert get_json(server, "/api/inside?model=zz-fifo.npz")[0] == 404
+    status, r = get_json(server, "/api/inside?model=zz-broken.npz")
+    assert status == 400 and "zz-broken.npz" in r["error"]
 
 
 # ---------------------------------------------------------------------------------------------- API
@@ -293,7 +474,7 @@ def test_inside_and_playground(server):
     assert request(server, "/api/inside/weights.png?model=tiny.npz&count=0")[0] == 200
     status, p = get_json(server, "/api/play", json.dumps({"dataset": "circles", "epochs": 20, "hidden": "4",
                                                           "optimizers": ["sgd", "adam"]}).encode())
-    assert status == 200 and len(p["points"]) == 300
+    assert status == 200 and len(p["points"]) + len(p["test_points"]) == 300 and len(p["test_points"]) == 90
     deadline, snaps = time.time() + 30, []
     while time.time() < deadline and len({(s["optimizer"], s["epoch"]) for s in snaps} & {("sgd", 20), ("adam", 20)}) < 2:
         snaps += get_json(server, f"/api/play/events?since={0}")[1]["events"]
@@ -330,6 +511,128 @@ def test_numnet_lab_command_prints_a_url_and_serves(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "numnet", "lab", "--no-browser", str(tmp_path / "none.npz")],
                          capture_output=True, text=True, env=env, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("numnet: error: ")
+
+
+def test_ctrl_c_while_a_page_follows_a_run_stops_cleanly_and_saves_the_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen([sys.executable, "-m", "numnet", "lab", "--no-browser", "--port", "0", "--dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = [proc.stdout.readline() for _ in range(2)][1].strip()
+        base, token = url.split("/?token=")
+        headers = {"X-Lab-Token": token, "Content-Type": "application/json"}
+        body = json.dumps({"sizes": "784,16,10", "epochs": 200, "train_size": 2000, "batch_size": 20}).encode()
+        with urllib.request.urlopen(urllib.request.Request(base + "/api/train", body, headers), timeout=60) as r:
+            name = json.loads(r.read())["model"]
+        stream = urllib.request.urlopen(urllib.request.Request(base + "/api/train/events?since=0",
+                                                               headers={"X-Lab-Token": token}), timeout=60)
+        for line in stream:  # the page is following the run: its event stream is open
+            if line.startswith(b"data: ") and json.loads(line[6:])["type"] == "epoch":
+                break
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+        elapsed, err = time.monotonic() - t0, proc.stderr.read()
+        assert elapsed < 4, elapsed
+        assert "Traceback" not in err and "graceful shutdown" not in err and "stopped" in err, err
+        stream.close()
+        assert (tmp_path / name).exists()  # the run was stopped and saved, not lost
+        runs = json.loads((tmp_path / "lab-runs.json").read_text())["runs"]
+        assert runs[-1]["model"] == name and runs[-1]["status"] == "stopped"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_a_run_stopped_mid_epoch_is_reported_as_a_partial_epoch(tmp_path, lab_dir, server_factory):
+    server = server_factory(tmp_path)
+    status, r = get_json(server, "/api/train", json.dumps({"sizes": "784,8,10", "epochs": 3, "train_size": 20000,
+                                                           "batch_size": 10, "validation_size": 500}).encode())
+    assert status == 200
+    job = server.lab.runs.job
+    deadline = time.monotonic() + 60
+    while not any(e["type"] == "batch" for e in job.events) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    get_json(server, "/api/train/stop", b"{}")
+    job.thread.join(60)
+    events = get_json(server, "/api/train/status")[1]["events"]
+    epoch = next(e for e in events if e["type"] == "epoch")
+    done = next(e for e in events if e["type"] == "done")
+    assert epoch["epoch"] == 1 and epoch["partial"] and 0 < epoch["fraction"] < 1 and epoch["x"] == epoch["fraction"]
+    assert done["stopped"] and done["full_epochs"] == 0 and done["epochs"] < 1
+    runs = get_json(server, "/api/runs")[1]["runs"]
+    assert runs[-1]["model"] == r["model"] and runs[-1]["epochs_run"] < 1 and runs[-1]["status"] == "stopped"
+
+
+def test_runs_and_their_curves_are_remembered_across_a_restart(tmp_path, server_factory):
+    server = server_factory(tmp_path)
+    for lr in (0.05, 0.5):
+        status, r = get_json(server, "/api/train", json.dumps({"sizes": "784,8,10", "epochs": 2, "train_size": 300,
+                                                               "validation_size": 200, "optimizer": "sgd",
+                                                               "lr": lr}).encode())
+        assert status == 200
+        server.lab.runs.job.thread.join(60)
+    server.close()
+    again = server_factory(tmp_path)  # a new lab on the same folder
+    runs = get_json(again, "/api/runs")[1]["runs"]
+    assert [(x["model"], x["settings"]["lr"], x["status"]) for x in runs] == [
+        ("lab-run-1.npz", 0.05, "done"), ("lab-run-2.npz", 0.5, "done")]
+    for x in runs:
+        assert [e["epoch"] for e in x["epochs"]] == [1, 2]
+        assert all(e[k] is not None for e in x["epochs"] for k in ("train_cost", "val_cost", "train_accuracy",
+                                                                   "val_accuracy"))
+    (tmp_path / "lab-runs.json").write_text("{damaged")
+    listed = get_json(again, "/api/runs")[1]
+    assert listed["runs"] == [] and "damaged" in listed["problem"]
+
+
+def test_the_playground_reports_each_optimizers_divergence(server):
+    status, p = get_json(server, "/api/play", json.dumps({"dataset": "moons", "activation": "relu", "lr": 10,
+                                                          "epochs": 50, "optimizers": ["sgd", "adam"]}).encode())
+    assert status == 200
+    deadline, events = time.time() + 30, []
+    while time.time() < deadline:
+        r = get_json(server, f"/api/play/events?since={len(events)}")[1]
+        events += r["events"]
+        if r["status"] != "running":
+            break
+        time.sleep(0.1)
+    failed = {e["optimizer"]: e["message"] for e in events if e["type"] == "error"}
+    assert set(failed) == {"sgd", "adam"} and all("diverged" in m and "learning rate" in m for m in failed.values())
+
+
+@pytest.fixture(scope="module")
+def standardized(lab_dir):
+    run(overrides={"sizes": [784, 12, 10], "epochs": 1, "train_size": 500, "validation_size": 100, "seed": 1,
+                   "standardize": True}, out=lab_dir / "std.npz", verbose=0)
+    return "std.npz"
+
+
+def test_a_standardized_models_views_work(server, standardized):
+    status, _, png = request(server, f"/api/inside/weights.png?model={standardized}&count=12")
+    assert status == 200 and Image.open(io.BytesIO(png)).size[0] > 28 * 12
+    status, r = get_json(server, f"/api/inside?model={standardized}")
+    assert status == 200 and [a["units"] for a in r["activations"]] == [12] and len(r["gradients"]) == 2
+    status, r = get_json(server, f"/api/predict?model={standardized}", digit_png())
+    assert status == 200 and [len(h) for h in r["hidden"]] == [12]
+    assert request(server, f"/api/inside/unit.png?model={standardized}&unit=3")[0] == 200
+    assert get_json(server, f"/api/inside/unit?model={standardized}&unit=12")[0] == 404
+
+
+def test_unit_and_test_grid_views(server):
+    status, r = get_json(server, "/api/inside/unit?model=tiny.npz&layer=1&unit=5")
+    assert status == 200 and r["unit"] == 5 and r["fan_in"] == 784 and 0 <= r["zero_fraction"] <= 1
+    status, _, png = request(server, "/api/inside/unit.png?model=tiny.npz&unit=5")
+    assert status == 200 and Image.open(io.BytesIO(png)).size == (168, 168)
+    status, g = get_json(server, "/api/test/grid?model=tiny.npz&start=10&count=5")
+    assert status == 200 and [x["index"] for x in g["images"]] == [10, 11, 12, 13, 14]
+    assert all(len(x["top"]) == 3 and x["top"][0][0] == x["predicted"] for x in g["images"])
+
+
+def test_a_text_file_upload_is_refused_without_object_reprs(server):
+    status, r = get_json(server, "/api/predict?model=tiny.npz", b"just some text, not an image")
+    assert status == 400 and "object at 0x" not in r["error"] and "not an image" in r["error"]
 
 
 # ---------------------------------------------------------------------------------------------- search
@@ -496,9 +799,9 @@ def test_a_storage_url_given_on_the_command_line(tmp_path, tiny_data):
     run_search(tmp_path / "out", 2, tiny_data, study="rdb", storage=url)
     (tmp_path / "lab").mkdir()
     lab = Lab(tmp_path / "lab", storage=url)
-    listed = lab.searches()["storages"]
+    listed = lab.searches.listing()["storages"]
     assert [(s["id"], s["label"], [x["name"] for x in s["studies"]]) for s in listed] == [(":storage", url, ["rdb"])]
-    assert len(lab.search_trials(":storage", "rdb")["trials"]) == 2
+    assert len(lab.searches.trials(":storage", "rdb")["trials"]) == 2
 
 
 def test_a_storage_that_holds_no_search_is_listed_with_why_and_left_as_it_was(tmp_path):
@@ -507,13 +810,13 @@ def test_a_storage_that_holds_no_search_is_listed_with_why_and_left_as_it_was(tm
     pytest.importorskip("optuna")
     (tmp_path / "lab").mkdir()
     missing = tmp_path / "none.db"
-    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches()["storages"]
+    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches.listing()["storages"]
     assert listed[0]["studies"] == [] and listed[0]["error"] == f"no database file {missing}"
     assert not missing.exists()  # looking does not create the database
     import sqlite3
 
     sqlite3.connect(missing).close()  # an empty database: no Optuna tables
-    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches()["storages"]
+    listed = Lab(tmp_path / "lab", storage=f"sqlite:///{missing}").searches.listing()["storages"]
     assert listed[0]["error"] == f"no search in sqlite:///{missing} yet (it has no Optuna tables)"
     with sqlite3.connect(missing) as db:
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
@@ -705,12 +1008,14 @@ def test_browser_one_epoch_run_adds_a_point_to_the_curve(browser, server, lab_di
     options = [o.get_attribute("value") for o in by_id(browser, "device").find_elements("tag name", "option")]
     assert options == usable_devices() and by_id(browser, "device").get_attribute("value") == "cpu"
     before = set(by_id(browser, "model").text.split())
-    old = by_id(browser, "acc-chart").get_attribute("data-points")  # the API test's run, stopped after 2 epochs
-    assert old != "1"
+    old = by_id(browser, "train-status").text  # the API test's run, followed on loading the page
     by_id(browser, "train-start").click()
-    wait(browser, lambda d: by_id(d, "acc-chart").get_attribute("data-points") == "1", 60)
+    wait(browser, lambda d: "saved" in by_id(d, "train-status").text and by_id(d, "train-status").text != old, 60)
+    assert "done after 1 epoch(s)" in by_id(browser, "train-status").text
+    assert by_id(browser, "acc-chart").get_attribute("data-epochs") == "1"
+    assert int(by_id(browser, "acc-chart").get_attribute("data-points")) == 2  # train and validation accuracy
+    assert float(by_id(browser, "acc-chart").get_attribute("data-ymax")) <= 1  # never above 100%
     assert int(by_id(browser, "cost-chart").get_attribute("data-points")) > 1
-    wait(browser, lambda d: "saved" in by_id(d, "train-status").text, 30)
     # the model list is refreshed right after "saved" is shown: the new model becomes the selected one
     wait(browser, lambda d: by_id(d, "model").get_attribute("value") not in before, 10)
     new = by_id(browser, "model").get_attribute("value")
@@ -793,10 +1098,192 @@ def test_browser_upload_an_image(browser, tmp_path):
     wait(browser, lambda d: by_id(d, "pred-digit").text != "")
     assert by_id(browser, "message").text == ""
 
+def test_browser_click_a_hidden_unit_and_see_the_test_predictions(browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(by_id(browser, "model")).select_by_value("tiny.npz")
+    tab(browser, "draw")
+    by_id(browser, "clear").click()
+    ActionChains(browser, duration=10).move_to_element_with_offset(by_id(browser, "pad"), 0, -80).click_and_hold() \
+        .move_by_offset(0, 80).move_by_offset(0, 80).release().perform()
+    time.sleep(0.3)  # past the debounce: the last drawing's answer is the one drawn
+    wait(browser, lambda d: d.find_elements(By.ID, "hidden-1") and d.find_element(By.TAG_NAME, "body").get_attribute(
+        "data-shown") == d.find_element(By.TAG_NAME, "body").get_attribute("data-requested"))
+    ActionChains(browser).move_to_element_with_offset(by_id(browser, "hidden-1"), -20, -20).click().perform()
+    wait(browser, lambda d: by_id(d, "unit-view").is_displayed() and "activation on the drawn digit" in by_id(d, "unit-activation").text)
+    assert "layer 1, unit" in by_id(browser, "unit-title").text
+    wait(browser, lambda d: d.execute_script("const i = document.getElementById('unit-weights'); return i.complete && i.naturalWidth") == 168)
+    tab(browser, "inside")
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#test-grid figure")) == 40)
+    first = by_id(browser, "pred-0").text.split()
+    assert first[0].isdigit() and first[1].endswith("%")
+    by_id(browser, "grid-next").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "pred-40"))
+
+
+def test_browser_playground_test_split_divergence_and_settings_in_the_url(browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    tab(browser, "play")
+    form = {"lr": "10", "epochs": "40", "test_ratio": "0.25", "l2": "0", "keep_prob": "1"}
+    for name, value in form.items():
+        field = browser.find_element(By.CSS_SELECTOR, f"#play-form [name={name}]")
+        field.clear()
+        field.send_keys(value)
+    Select(browser.find_element(By.CSS_SELECTOR, "#play-form [name=activation]")).select_by_visible_text("relu")
+    for box in browser.find_elements(By.CSS_SELECTOR, "#play-opts input"):
+        if box.is_selected() != (box.get_attribute("value") in ("sgd", "adam")):
+            box.click()
+    by_id(browser, "play-start").click()
+    wait(browser, lambda d: "diverged" in by_id(d, "play-cap-adam").text and "diverged" in by_id(d, "play-cap-sgd").text)
+    assert "learning rate" in by_id(browser, "play-cap-adam").text
+    assert "test_ratio=0.25" in browser.current_url and "optimizers=sgd%2Cadam" in browser.current_url
+    browser.refresh()  # the settings come back from the address
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    assert by_id(browser, "panel-play").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, "#play-form [name=test_ratio]").get_attribute("value") == "0.25"
+    assert [b.get_attribute("value") for b in browser.find_elements(By.CSS_SELECTOR, "#play-opts input:checked")] \
+        == ["sgd", "adam"]
+    browser.execute_script("history.replaceState(null, '', location.pathname)")
+
+
+def test_browser_accessibility_labels_roles_focus_contrast(browser):
+    from selenium.webdriver.common.by import By
+
+    tab(browser, "errors")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#gallery .mistake input"))
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea')].filter(e => e.type !== 'hidden' &&"
+        " !e.labels.length && !e.getAttribute('aria-label')).map(e => e.outerHTML.slice(0, 80));")
+    assert not unlabelled, unlabelled
+    assert by_id(browser, "tabs").get_attribute("role") == "tablist"
+    tabs = browser.find_elements(By.CSS_SELECTOR, "#tabs button")
+    assert all(t.get_attribute("role") == "tab" for t in tabs)
+    assert [t.get_attribute("aria-selected") for t in tabs].count("true") == 1
+    assert by_id(browser, "panel-errors").get_attribute("role") == "tabpanel"
+    by_id(browser, "tab-errors").send_keys("\ue012")  # ArrowLeft: the previous tab, focused and shown
+    assert by_id(browser, "tab-play").get_attribute("aria-selected") == "true"
+    tab(browser, "draw")
+    outline = browser.execute_script(
+        "document.getElementById('upload').focus(); return getComputedStyle(document.querySelector('.file')).outlineStyle;")
+    assert outline not in ("none", "")
+    tab(browser, "play")
+    by_id(browser, "play-start").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boundaries figcaption"))
+    ratios = browser.execute_script("""
+        const lum = (c) => { const v = c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map((x) => x / 255)
+          .map((x) => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+        return [...document.querySelectorAll('#boundaries figcaption span, .hint, button, nav button, #message')]
+          .filter((e) => e.textContent.trim() && e.offsetParent).map((e) => {
+            let bg = e, c = 'rgba(0, 0, 0, 0)';
+            while (bg && (c = getComputedStyle(bg).backgroundColor) === 'rgba(0, 0, 0, 0)') bg = bg.parentElement;
+            const a = lum(getComputedStyle(e).color), b = lum(bg ? c : 'rgb(255,255,255)');
+            return [(Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), e.textContent.slice(0, 30)]; });""")
+    low = [(round(r, 2), t) for r, t in ratios if r < 4.5]
+    assert ratios and not low, low
+
+
+def test_browser_no_horizontal_overflow_on_a_phone(browser):
+    browser.set_window_size(390, 844)
+    try:
+        for name in ("draw", "train", "inside", "play", "errors", "search"):
+            tab(browser, name)
+            time.sleep(0.3)
+            width = browser.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert width[0] <= width[1], (name, width)
+    finally:
+        browser.set_window_size(1280, 900)
+        tab(browser, "draw")
+
+
+def test_browser_earlier_runs_are_listed_with_their_settings_and_overlaid(browser, server):
+    from selenium.webdriver.common.by import By
+
+    status, r = get_json(server, "/api/train", json.dumps({"sizes": "784,8,10", "epochs": 2, "train_size": 300,
+                                                           "optimizer": "sgd", "lr": 0.3}).encode())
+    assert status == 200
+    server.lab.runs.job.thread.join(60)
+    tab(browser, "draw")
+    tab(browser, "train")  # the Runs list is read when the panel opens
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#runs li")) >= 2)
+    runs = browser.find_elements(By.CSS_SELECTOR, "#runs li")
+    assert r["model"] in runs[0].text and "784-8-10, sgd lr 0.3, 2 epochs" in runs[0].text
+    before = int(by_id(browser, "acc-chart").get_attribute("data-points"))
+    runs[0].find_element(By.TAG_NAME, "input").click()
+    wait(browser, lambda d: int(by_id(d, "acc-chart").get_attribute("data-points")) == before + 2)  # its 2 epochs
+
+
+def test_browser_reload_mid_run_shows_the_running_runs_settings(browser, server):
+    status, r = get_json(server, "/api/train", json.dumps({"sizes": "784,24,10", "epochs": 300, "train_size": 2000,
+                                                           "batch_size": 25, "optimizer": "momentum",
+                                                           "lr": 0.0123}).encode())
+    assert status == 200
+    try:
+        browser.refresh()
+        wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1")
+        tab(browser, "train")
+        values = {k: browser.find_element("name", k).get_attribute("value") for k in ("sizes", "epochs", "lr", "batch_size")}
+        assert values == {"sizes": "784,24,10", "epochs": "300", "lr": "0.0123", "batch_size": "25"}
+        assert by_id(browser, "train-stop").is_enabled()
+    finally:
+        get_json(server, "/api/train/stop", b"{}")
+        server.lab.runs.job.thread.join(60)
+
+
+def test_browser_server_gone_and_restarted_say_what_to_do(tmp_path, lab_dir, server_factory):
+    from numnet.lab.server import LabServer
+
+    shutil.copy(lab_dir / "tiny.npz", tmp_path / "tiny.npz")
+    server = server_factory(tmp_path)
+    port = server.port
+    driver = _chromium()
+    try:
+        driver.get(server.url())
+        wait(driver, lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1")
+        assert not by_id(driver, "server-banner").is_displayed()
+        server.close()
+        wait(driver, lambda d: by_id(d, "server-banner").is_displayed(), 10)
+        assert "numnet lab" in by_id(driver, "server-banner").text and "not answering" in by_id(driver, "server-banner").text
+        assert not by_id(driver, "train-start").is_enabled()
+        again = LabServer(server.lab, port=port)  # restarted on the same port: a new token
+        again.start()
+        try:
+            wait(driver, lambda d: "restarted" in by_id(d, "server-banner").text, 10)
+            driver.refresh()
+            body = driver.find_element("tag name", "body").text
+            assert "missing or wrong token" in body and "restarted" in body and '{"error"' not in body
+        finally:
+            again.close()
+    finally:
+        driver.quit()
+
+
 def test_browser_console_shows_no_errors(browser):
     """No script error, refused resource or Content-Security-Policy violation in the panels so far."""
     severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
+
+
+def test_browser_a_refused_upload_clears_the_previous_prediction(browser, tmp_path):
+    """After the console check: the refused upload's 400 is logged by the browser, on purpose."""
+    from selenium.webdriver.common.by import By
+
+    tab(browser, "draw")
+    good = tmp_path / "good.png"
+    good.write_bytes(digit_png())
+    browser.find_element(By.ID, "upload").send_keys(str(good))
+    wait(browser, lambda d: by_id(d, "pred-digit").text != "")
+    text = tmp_path / "notes.png"
+    text.write_text("this is text, not an image")
+    browser.find_element(By.ID, "upload").send_keys(str(text))
+    wait(browser, lambda d: by_id(d, "message").text != "")
+    message = by_id(browser, "message").text
+    assert "not an image" in message and "object at" not in message
+    assert by_id(browser, "pred-digit").text == "" and not by_id(browser, "hidden").text
+    assert all(by_id(browser, f"bar-{k}").text.split()[-1] == str(k) for k in range(10))  # no percentages left
 
 
 def test_browser_without_the_token_is_refused(browser, server):

@@ -2,176 +2,48 @@
 
 Every request needs the lab's token: the `token` query parameter (the URL printed at start; it is then kept
 in a SameSite=Strict cookie), the cookie, or an `X-Lab-Token` / `Authorization: token ...` header; without
-it the answer is 403. The Host header must name the machine the lab was started for (localhost / 127.0.0.1,
-or the --host given), which defeats DNS rebinding. Bodies are read as a stream and refused past MAX_BODY
-(never held whole when too large), JSON is checked, names are validated in core; a bad request gets a 4xx
-and the server keeps serving. This is the only lab module that knows HTTP.
+it the answer is 403 (an HTML page saying what to do, for the page itself). The Host header must name the
+machine the lab was started for (localhost / 127.0.0.1, or the --host given), which defeats DNS rebinding.
+Requests from another origin (another port of this machine is another origin but the same site, so the
+SameSite cookie goes along) are refused: API calls and every state-changing request need Sec-Fetch-Site
+same-origin (or none) and, when the browser sends one, the lab's own Origin; JSON bodies must be sent as
+application/json (a text/plain body needs no CORS preflight, so it is never parsed). Bodies are read as a
+stream and refused past MAX_BODY (never held whole when too large); JSON is parsed strictly (no NaN or
+Infinity, no 5,000-digit numbers) and unknown keys are refused; names are validated in the lab's parts.
+Connections that send no complete request head within HEADER_TIMEOUT are closed (slowloris), idle
+keep-alive ones after KEEP_ALIVE. A bad request gets a 4xx and the server keeps serving. Ctrl-C stops the
+running training run and waits for it to save its model. This is the only lab module that knows HTTP.
 """
 from __future__ import annotations
 
 try:
+    import h11
     import uvicorn
+    from uvicorn.protocols.http.h11_impl import H11Protocol
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.datastructures import Headers, MutableHeaders, QueryParams
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.responses import Response, StreamingResponse
     from starlette.routing import Route
 except ImportError as e:  # the CLI prints this message as one line
     raise ImportError('the lab needs its extra: pip install "numnet[lab]"') from e
 
 import functools
-import hmac
 import json
 import secrets
 import socket
 import threading
 import time
 import traceback
-from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 
-from .core import Lab, LabError, NotFound, TooLarge
-
-MAX_BODY = 5 * 1024 * 1024  # uploads and JSON bodies
-DRAIN_LIMIT = 16 * MAX_BODY  # a refused body up to this size is read and dropped, so the client sees the 413
-COOKIE = "numnet_lab_token"
-STATIC = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8"),
-          "/style.css": ("style.css", "text/css; charset=utf-8")}
-CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-       "connect-src 'self'; frame-ancestors 'none'")
-SAFETY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
-LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
-SSE_WAIT = 0.5  # seconds a stream waits for the next training event before checking for shutdown
-SSE_KEEPALIVE = 10.0
-
+from .base import LabError, NotFound, check_keys
+from .core import Lab
+from .guard import (COOKIE, CSP, HEADER_TIMEOUT, KEEP_ALIVE, LOCAL_HOSTS, MAX_BODY, MAX_HEAD, SSE_KEEPALIVE,
+                    SSE_WAIT, STATIC, Guard, LabJSON, dumps, error, read_body, read_json)
 
 def _static(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
-
-
-def dumps(obj) -> str:
-    """JSON for the page: NaN and infinities (a diverged cost) become null, which JSON.parse accepts."""
-    try:
-        return json.dumps(obj, allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(obj), allow_nan=False)
-
-
-def _finite(obj):
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-class LabJSON(JSONResponse):
-    def render(self, content) -> bytes:
-        return dumps(content).encode()
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return LabJSON({"error": message}, status)
-
-
-# ---------------------------------------------------------------------------------------------- the guard
-def host_ok(host: str, allowed: set[str]) -> bool:
-    """Whether a Host header (name[:port], [v6]:port) names one of the allowed hosts."""
-    host = (host or "").strip().lower()
-    if host.startswith("["):
-        name = host[:host.find("]") + 1] if "]" in host else host
-    else:
-        name = host.rsplit(":", 1)[0] if ":" in host else host
-    return name in allowed
-
-
-def token_ok(headers: Headers, query: QueryParams, token: str, cookie_name: str) -> tuple[bool, bool]:
-    """(authorised, came from the query: set the cookie)."""
-    want = token.encode()
-    given = query.get("token")
-    if given is not None:
-        return hmac.compare_digest(given.encode(), want), True
-    header = headers.get("x-lab-token") or ""
-    auth = headers.get("authorization") or ""
-    if auth.lower().startswith("token "):
-        header = header or auth[6:].strip()
-    if header:
-        return hmac.compare_digest(header.encode(), want), False
-    try:
-        cookie = SimpleCookie(headers.get("cookie") or "")
-    except CookieError:
-        return False, False
-    if cookie_name in cookie:
-        return hmac.compare_digest(cookie[cookie_name].value.encode(), want), False
-    return False, False
-
-
-class Guard:
-    """ASGI middleware before every route: checks the Host header and the token (403 otherwise) and adds the
-    safety headers to every answer."""
-
-    def __init__(self, app, server: LabServer):
-        self.app, self.server = app, server
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_safe(message):
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for k, v in SAFETY_HEADERS.items():
-                    headers.setdefault(k, v)
-            await send(message)
-
-        headers = Headers(scope=scope)
-        if not host_ok(headers.get("host", ""), self.server.allowed_hosts):
-            return await error(403, "host not allowed")(scope, receive, send_safe)
-        ok, from_query = token_ok(headers, QueryParams(scope.get("query_string", b"")), self.server.token,
-                                  self.server.cookie)
-        if not ok:
-            return await error(403, "missing or wrong token: open the URL the lab printed")(scope, receive, send_safe)
-        scope.setdefault("state", {})["token_from_query"] = from_query
-        await self.app(scope, receive, send_safe)
-
-
-# ---------------------------------------------------------------------------------------------- bodies
-async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The request body, read as a stream and refused (413) when it passes `limit` bytes, declared or received;
-    bytes past the limit are read and dropped (up to DRAIN_LIMIT, so the client sees the 413), never kept."""
-    length = request.headers.get("content-length")
-    chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
-    if length is None and not chunked:
-        raise LabError("a request body needs a Content-Length")
-    declared = int(length) if length is not None and length.isdigit() else 0
-    too_large = f"the body is over the limit of {limit // (1024 * 1024)} MB"
-    if declared > DRAIN_LIMIT:
-        raise TooLarge(too_large)
-    body, seen = bytearray(), 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > DRAIN_LIMIT:
-            break
-        if declared <= limit and seen <= limit:
-            body += chunk
-    if declared > limit or seen > limit:
-        raise TooLarge(too_large)
-    return bytes(body)
-
-
-async def read_json(request: Request) -> dict:
-    try:
-        body = json.loads(await read_body(request) or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LabError(f"malformed JSON: {e}") from None
-    except RecursionError:
-        raise LabError("malformed JSON: nested too deeply") from None
-    if not isinstance(body, dict):
-        raise LabError("the JSON body must be an object")
-    return body
 
 
 # ---------------------------------------------------------------------------------------------- routes
@@ -210,13 +82,7 @@ def _opt_digit(q, key):
 
 
 def _current(lab, q):
-    name = q.get("model")
-    if not name:
-        models = lab.models()
-        if not models:
-            raise NotFound("no model yet: train one in the Train panel")
-        name = models[0]
-    return name
+    return lab.current(q.get("model"))
 
 
 def _png(data: bytes) -> Response:
@@ -240,13 +106,21 @@ def json_body_route(compute):
     return route
 
 
+def png_route(compute):
+    """A GET route answering compute(lab, query) as a PNG image."""
+    @endpoint
+    async def route(request, lab, q):
+        return _png(await call(compute, lab, q))
+    return route
+
+
 def _state(lab, q):
     from ..runs.settings import recipe_names
     from ..train.optimizers import OPTIMIZERS
     from ..utils.backend import usable_devices
 
     return {"models": lab.models(), "recipes": recipe_names(), "optimizers": OPTIMIZERS.names(),
-            "devices": usable_devices(), "training": lab.training_status()["status"], "workdir": lab.workdir.name}
+            "devices": usable_devices(), "training": lab.runs.status()["status"], "workdir": lab.workdir.name}
 
 
 def _recipe(lab, q):
@@ -266,23 +140,22 @@ async def _predict(request, lab, q):
     if invert is None:
         raise LabError("invert must be auto, yes or no")
     body = await read_body(request)
-    return LabJSON(await call(lab.predict, _current(lab, q), body, invert))
-
-
-@endpoint
-async def _weights(request, lab, q):
-    return _png(await call(lab.weights_png, _current(lab, q), min(256, _int(q, "count", 64))))
-
-
-@endpoint
-async def _digit(request, lab, q):
-    return _png(await call(lab.digit_png, q.get("index")))
+    return LabJSON(await call(lambda: lab.views.predict(_current(lab, q), body, invert)))
 
 
 def _tag(lab, q, body):
+    check_keys(body, {"model", "index", "tags"}, "tag")
     if "index" not in body:
         raise LabError("index missing")
-    return lab.tag(_current(lab, body), body["index"], body.get("tags", ""))
+    return lab.tags.tag(_current(lab, body), body["index"], body.get("tags", ""))
+
+
+def _no_body(compute):
+    """A POST route that takes no settings: its JSON body must be empty ({})."""
+    def route(lab, q, body):
+        check_keys(body, (), "this request")
+        return compute(lab)
+    return route
 
 
 @endpoint
@@ -293,7 +166,7 @@ async def _train_events(request, lab, q):
     last = request.headers.get("last-event-id", "")
     if last.isdigit():
         since = max(since, int(last) + 1)
-    job, closing = lab.train_job, request.app.state.closing
+    job, closing = lab.runs.job, request.app.state.closing
 
     async def stream():
         nonlocal since
@@ -330,28 +203,36 @@ async def _page(request, lab, q):
 
 ROUTES = [
     *(Route(path, _page, methods=["GET"]) for path in STATIC),
+    Route("/api/ping", json_route(lambda lab, q: {"ok": True})),
     Route("/api/state", json_route(_state)),
     Route("/api/recipe", json_route(_recipe)),
     Route("/api/models", json_route(lambda lab, q: {"models": lab.models()})),
     Route("/api/predict", _predict, methods=["POST"]),
-    Route("/api/train", json_body_route(lambda lab, q, body: lab.start_training(body)), methods=["POST"]),
-    Route("/api/train/quick", json_body_route(lambda lab, q, body: lab.start_training(body, quick=True)),
+    Route("/api/train", json_body_route(lambda lab, q, body: lab.runs.start(body)), methods=["POST"]),
+    Route("/api/train/quick", json_body_route(lambda lab, q, body: lab.runs.start(body, quick=True)),
           methods=["POST"]),
-    Route("/api/train/stop", json_body_route(lambda lab, q, body: lab.stop_training()), methods=["POST"]),
-    Route("/api/train/status", json_route(lambda lab, q: lab.training_status())),
+    Route("/api/train/stop", json_body_route(_no_body(lambda lab: lab.runs.stop())), methods=["POST"]),
+    Route("/api/train/status", json_route(lambda lab, q: lab.runs.status())),
     Route("/api/train/events", _train_events),
-    Route("/api/inside", json_route(lambda lab, q: lab.inside(_current(lab, q)))),
-    Route("/api/inside/weights.png", _weights),
-    Route("/api/errors/confusion", json_route(lambda lab, q: lab.confusion(_current(lab, q)))),
-    Route("/api/errors/mistakes", json_route(lambda lab, q: lab.mistakes(
+    Route("/api/runs", json_route(lambda lab, q: lab.runs.history())),
+    Route("/api/inside", json_route(lambda lab, q: lab.views.inside(_current(lab, q)))),
+    Route("/api/inside/weights.png", png_route(lambda lab, q: lab.views.weights_png(
+        _current(lab, q), min(256, _int(q, "count", 64))))),
+    Route("/api/inside/unit", json_route(lambda lab, q: lab.views.unit(
+        _current(lab, q), q.get("layer", 1), q.get("unit")))),
+    Route("/api/inside/unit.png", png_route(lambda lab, q: lab.views.unit_png(_current(lab, q), q.get("unit")))),
+    Route("/api/test/grid", json_route(lambda lab, q: lab.views.test_grid(
+        _current(lab, q), _int(q, "start"), min(100, _int(q, "count", 40))))),
+    Route("/api/errors/confusion", json_route(lambda lab, q: lab.tags.confusion(_current(lab, q)))),
+    Route("/api/errors/mistakes", json_route(lambda lab, q: lab.tags.mistakes(
         _current(lab, q), _opt_digit(q, "true"), _opt_digit(q, "predicted"), min(200, _int(q, "limit", 48))))),
-    Route("/api/errors/image.png", _digit),
+    Route("/api/errors/image.png", png_route(lambda lab, q: lab.tags.digit_png(q.get("index")))),
     Route("/api/errors/tag", json_body_route(_tag), methods=["POST"]),
-    Route("/api/play", json_body_route(lambda lab, q, body: lab.start_playground(body)), methods=["POST"]),
-    Route("/api/play/stop", json_body_route(lambda lab, q, body: lab.stop_playground()), methods=["POST"]),
-    Route("/api/play/events", json_route(lambda lab, q: lab.playground_events(_int(q, "since")))),
-    Route("/api/search/list", json_route(lambda lab, q: lab.searches())),
-    Route("/api/search/trials", json_route(lambda lab, q: lab.search_trials(q.get("storage"), q.get("study")))),
+    Route("/api/play", json_body_route(lambda lab, q, body: lab.play.start(body)), methods=["POST"]),
+    Route("/api/play/stop", json_body_route(_no_body(lambda lab: lab.play.stop())), methods=["POST"]),
+    Route("/api/play/events", json_route(lambda lab, q: lab.play.events(_int(q, "since")))),
+    Route("/api/search/list", json_route(lambda lab, q: lab.searches.listing())),
+    Route("/api/search/trials", json_route(lambda lab, q: lab.searches.trials(q.get("storage"), q.get("study")))),
 ]
 
 
@@ -382,11 +263,56 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class HeadTimeoutH11(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's line and headers: a connection that has
+    not sent a complete request head HEADER_TIMEOUT seconds after it opened (or after its last answer) is
+    closed, however slowly it trickles bytes in (uvicorn times out only idle keep-alive connections)."""
+
+    header_timeout = HEADER_TIMEOUT
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def on_response_complete(self):
+        super().on_response_complete()
+        self._arm_head_deadline()
+
+    def _arm_head_deadline(self):
+        handle = getattr(self, "_head_deadline", None)
+        if handle is not None:
+            handle.cancel()
+        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_timeout)
+
+    def _head_timeout(self):
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc):
+        handle = getattr(self, "_head_deadline", None)
+        if handle is not None:
+            handle.cancel()
+        super().connection_lost(exc)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, telling the lab at Ctrl-C / SIGTERM (before uvicorn waits for open connections), so
+    event streams end at once instead of being cancelled with a traceback."""
+
+    def __init__(self, config, closing: threading.Event):
+        super().__init__(config)
+        self.closing = closing
+
+    def handle_exit(self, sig, frame):
+        self.closing.set()
+        super().handle_exit(sig, frame)
+
+
 class LabServer:
     """The lab on a listening socket: its token, the host names it answers to, and a uvicorn server.
     `serve()` blocks (the CLI; Ctrl-C stops it), `start()` serves in a thread (tests, scripts), `close()`."""
 
-    def __init__(self, lab: Lab, host="127.0.0.1", port=0, token=None, allowed_hosts=()):
+    def __init__(self, lab: Lab, host="127.0.0.1", port=0, token=None, allowed_hosts=(), header_timeout=None):
         self.lab = lab
         self.token = token or secrets.token_urlsafe(24)
         self.allowed_hosts = LOCAL_HOSTS | {h.lower() for h in allowed_hosts}
@@ -394,10 +320,12 @@ class LabServer:
         self.socket = _listen(host, port)
         self.server_address = self.socket.getsockname()[:2]
         self.cookie = f"{COOKIE}_{self.port}"  # cookies ignore ports: one per lab on this machine
-        config = uvicorn.Config(create_app(self), http="h11", ws="none", loop="asyncio", lifespan="off",
+        protocol = type("LabH11", (HeadTimeoutH11,), {"header_timeout": header_timeout or HEADER_TIMEOUT})
+        config = uvicorn.Config(create_app(self), http=protocol, ws="none", loop="asyncio", lifespan="off",
                                 log_config=None, log_level="error", access_log=False, proxy_headers=False,
-                                server_header=False, timeout_graceful_shutdown=2)
-        self.uvicorn = uvicorn.Server(config)
+                                server_header=False, timeout_graceful_shutdown=2, timeout_keep_alive=KEEP_ALIVE,
+                                h11_max_incomplete_event_size=MAX_HEAD)
+        self.uvicorn = _Uvicorn(config, self.closing)
         self.thread: threading.Thread | None = None
 
     @property
@@ -427,11 +355,12 @@ class LabServer:
             time.sleep(0.01)
         return self.thread
 
-    def close(self):
-        """Stop serving (open streams end within SSE_WAIT), stop the lab's jobs, free the port."""
+    def close(self, wait=60.0):
+        """Stop serving (open streams end within SSE_WAIT), stop the lab's jobs (waiting up to `wait` s for a
+        stopped training run to save its model), free the port."""
         self.closing.set()
-        self.lab.close()
         self.uvicorn.should_exit = True
+        self.lab.close(wait)
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(10)
         self.socket.close()
