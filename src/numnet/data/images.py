@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from ..utils.checks import float_dtype, is_int
-from ..utils.files import write_bytes_atomic
+from ..utils.files import regular_file, write_bytes_atomic
 
 __all__ = ["load_digit", "load_digits", "digit_to_image", "ImageTooLarge"]
 
@@ -42,10 +42,7 @@ def _open_gray(path, name=None, max_pixels=None) -> np.ndarray:
     `path`: a file path or a binary file object; `max_pixels`: refuse larger images before decoding them."""
     name = path if name is None else name
     if isinstance(path, Path):
-        if not path.exists():
-            raise FileNotFoundError(f"image file not found: {path}")
-        if path.is_dir():
-            raise ValueError(f"{path}: is a directory, not an image")
+        regular_file(path, "image file")
     try:
         with warnings.catch_warnings():
             # numnet checks the size itself (below), before decoding, with its own message

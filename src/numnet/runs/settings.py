@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..utils.backend import DEVICES
+from ..utils.files import read_bytes_bounded
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -238,20 +239,17 @@ MAX_CONFIG_BYTES = 2**20
 def read_toml(path) -> dict:
     """A run configuration from a TOML file (flat keys as in DEFAULTS, or nested tables: see above)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ValueError(f"config file {path} is too large for a run configuration "
-                         f"({path.stat().st_size} bytes, limit {MAX_CONFIG_BYTES})")
+    raw = read_bytes_bounded(path, "config file", MAX_CONFIG_BYTES)
     try:
-        with open(path, "rb") as f:
-            data = tomllib.loads(f.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"config file {path} is not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ValueError(f"config file {path} is not UTF-8 text") from None
     except RecursionError:
         raise ValueError(f"config file {path} is nested too deeply: not a run configuration") from None
+    except ValueError as e:  # a number of more than 4300 digits, say
+        raise ValueError(f"config file {path} could not be read: {e}") from None
     return check_settings(data, f"config file {path}")
 
 
