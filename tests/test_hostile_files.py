@@ -305,3 +305,131 @@ def test_3_good_data_files_still_read(tmp_path):
     numnet.data.write_idx(tmp_path / "l.idx", y.astype(np.uint8))
     X2, labels2 = load_labelled(f"{tmp_path / 'i.idx.gz'},{tmp_path / 'l.idx'}", dtype="float64")
     assert X2.dtype == np.float64 and np.allclose(X2, X) and list(labels2) == list(y)
+
+
+# ------------------------------------------------------------------------------ 7. training memory estimated first
+def test_7_oversized_network_is_refused_before_allocating(capsys, tmp_path, monkeypatch):
+    import tracemalloc
+
+    from numnet.utils import memory
+
+    monkeypatch.chdir(tmp_path)
+    for available in (None, 2 * 10**9):  # this machine's own figure, and a small machine's
+        if available:
+            monkeypatch.setattr(memory, "available_bytes", lambda: available)
+        tracemalloc.start()
+        rc, out, err = run(capsys, "train", "--sizes", "784,1500000,10", seconds=30)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert_user_error(rc, err, "784,1500000,10", "needs about", "GB", "available", "--batch-size")
+        assert peak < 50 * 2**20
+    assert not list(tmp_path.iterdir())
+
+
+def test_7_oversized_batch_is_refused(capsys, tmp_path, monkeypatch):
+    from numnet.utils import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 300 * 10**6)
+    rc, out, err = run(capsys, "train", "--sizes", "784,4096,10", "--batch-size", "50000", "--out", tmp_path / "m.npz")
+    assert_user_error(rc, err, "batch 50000", "activations")
+
+
+def test_7_the_estimate_follows_what_training_allocates():
+    import tracemalloc
+
+    from numnet.utils.memory import estimate_training, rows_that_fit
+
+    X = np.random.default_rng(0).random((1000, 784), dtype=np.float32)
+    y = np.arange(1000) % 10
+    for sizes, batch, optimizer, slots in (([784, 512, 10], 256, numnet.Adam(1e-3), 2),
+                                          ([784, 1000, 300, 10], 500, numnet.SGD(0.1), 0)):
+        tracemalloc.start()
+        numnet.Network.from_sizes(sizes, seed=0).fit(X, y, epochs=1, batch_size=batch, optimizer=optimizer,
+                                                     verbose=0, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        estimate = estimate_training(sizes, batch, 4, slots).total
+        assert 0.9 * peak < estimate < 3 * peak, (sizes, peak, estimate)
+    assert rows_that_fit([784, 60000, 10], 10**9) < 10000 and rows_that_fit([784, 30, 10], 10**9) == 10000
+
+
+def test_7_default_runs_are_not_refused(capsys, tmp_path, monkeypatch):
+    from numnet.utils import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10**9)  # a small machine still trains the default
+    rc, out, err = run(capsys, "train", *TRAIN, "--out", tmp_path / "m.npz")
+    assert rc == 0, err
+
+
+def test_7_available_memory_reads_rlimit(tmp_path):
+    code = ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, resource.RLIM_INFINITY))\n"
+            "from numnet.utils.memory import available_bytes\nprint(available_bytes())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=os.environ)
+    assert 0 < int(out.stdout) < 3 * 2**30, out.stderr
+
+
+# ------------------------------------------------------------------------------ 8. one run per output
+def _start_long_run(tmp_path, *flags, wait_for="ck/checkpoint.npz"):
+    """A `numnet train` subprocess that keeps running; returns it once it has written `wait_for`."""
+    p = subprocess.Popen([sys.executable, "-m", "numnet", "train", "--train-size", "200", "--validation-size", "100",
+                          "--sizes", "784,8,10", "--epochs", "100000", "--quiet", *map(str, flags)],
+                         cwd=tmp_path, env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / wait_for).exists():
+        assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else "slow"
+        time.sleep(0.05)
+    return p
+
+
+def test_8_second_run_into_a_running_checkpoint_folder_or_out_is_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = _start_long_run(tmp_path, "--checkpoint-dir", "ck", "--out", "m.npz")
+    try:
+        rc, out, err = run(capsys, "train", *TRAIN, "--checkpoint-dir", "ck", "--out", "other.npz")
+        assert_user_error(rc, err, "--checkpoint-dir ck", "in use by another numnet run", f"process {p.pid}")
+        rc, out, err = run(capsys, "train", *TRAIN, "--out", "m.npz")
+        assert_user_error(rc, err, "--out m.npz", "in use")
+        rc, out, err = run(capsys, "train", "--resume", "ck", "--out", "third.npz", "--quiet")
+        assert_user_error(rc, err, "--resume ck", "in use")
+    finally:
+        p.kill()
+        p.wait()
+    assert not Path("other.npz").exists() and not Path("third.npz").exists()
+    # the killed run's locks died with it (their files stay); the next run takes them and removes them
+    assert list(tmp_path.glob(".*.lock"))
+    rc, out, err = run(capsys, "train", *TRAIN, "--checkpoint-dir", "ck", "--out", "m.npz", "--overwrite")
+    assert rc == 0, err
+    assert not list(tmp_path.glob(".*.lock"))
+
+
+def test_8_new_run_into_another_runs_checkpoint_folder_is_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, "train", *TRAIN, "--checkpoint-dir", "ck", "--out", "a.npz", "--seed", "1")
+    assert rc == 0, err
+    before = {p.name: p.read_bytes() for p in Path("ck").iterdir()}
+    rc, out, err = run(capsys, "train", *TRAIN, "--checkpoint-dir", "ck", "--out", "b.npz", "--seed", "2")
+    assert_user_error(rc, err, "--checkpoint-dir ck", "another run's checkpoint.npz", "--resume ck", "--overwrite")
+    assert {p.name: p.read_bytes() for p in Path("ck").iterdir()} == before and not Path("b.npz").exists()
+    rc, out, err = run(capsys, "train", "--resume", "ck", "--checkpoint-dir", "ck", "--epochs", "2", "--out", "a.npz",
+                       "--quiet")
+    assert rc == 0, err  # resuming into its own folder is what the folder is for
+    rc, out, err = run(capsys, "train", *TRAIN, "--checkpoint-dir", "ck", "--out", "b.npz", "--seed", "2",
+                       "--overwrite")
+    assert rc == 0, err
+    assert json.loads(Path("ck/run.json").read_text())["seed"] == 2
+    assert numnet.load_checkpoint("ck").epoch == 1
+
+
+def test_8_lock_file_respects_the_umask(tmp_path):
+    from numnet.utils.locks import hold, lock_path
+
+    old = os.umask(0o002)
+    try:
+        with hold(tmp_path / "shared", "--checkpoint-dir shared") as lock:
+            assert lock == lock_path(tmp_path / "shared") and lock.stat().st_mode & 0o777 == 0o664
+            with pytest.raises(ValueError, match="in use"):
+                with hold(tmp_path / "shared", "--checkpoint-dir shared"):
+                    pass
+    finally:
+        os.umask(old)
+    assert not lock.exists()

@@ -17,6 +17,7 @@ import numpy as np
 
 from .runs import settings as cfgmod
 from .runs.run import DEFAULT_MODEL, RunError
+from .utils.checks import number, positive_int
 from .utils.files import check_output_dir
 
 
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (flags may change "
                                                     "lr, schedule, l2, keep-prob, epochs, ...)")
     g.add_argument("--checkpoint-dir", metavar="DIR", help="write a checkpoint here after every epoch")
+    g.add_argument("--overwrite", action="store_true", help="let --checkpoint-dir replace another run's checkpoint")
     g.add_argument("--out", metavar="PATH", help=f"where to save the trained model (default ./{DEFAULT_MODEL})")
     g.add_argument("--history", metavar="PATH", help="save the training history as JSON")
     g.add_argument("--plot", metavar="DIR", help="write learning-curve PNGs to DIR")
@@ -324,7 +326,7 @@ def cmd_train(args) -> int:
     try:
         with _sigterm_as_interrupt() as received:
             r = run(args.recipe, args.config, given, resume=args.resume, out=args.out or DEFAULT_MODEL,
-                    checkpoint_dir=args.checkpoint_dir, history=args.history, plot=args.plot,
+                    checkpoint_dir=args.checkpoint_dir, overwrite=args.overwrite, history=args.history, plot=args.plot,
                     json_summary=args.json_summary, verbose=0 if args.quiet else 2, log=log)
     except RunInterrupted as e:
         print(f"numnet: {e}" + (" (terminated)" if received else ""), file=sys.stderr)
@@ -514,6 +516,9 @@ def cmd_diagnose(args) -> int:
     from .report.diagnosis import check_human_error, error_ladder
 
     human = check_human_error(args.human_error)
+    for flag, value in (("--train-size", args.train_size), ("--train-dev-size", args.train_dev_size)):
+        if value is not None:
+            positive_int(value, flag)  # 0 would mean every image, -1 all but one
     net = _load_model(args.model)
     if net.n_in != 784:
         raise UserError(f"{args.model} takes {net.n_in} inputs, not MNIST's 784")
@@ -563,6 +568,7 @@ def cmd_gradcheck(args) -> int:
 
     if args.examples < 1:
         raise UserError("--examples must be positive")
+    number(args.tol, "--tol", 0.0, low_open=True)  # nan would pass every check, -1 fail every one
     if args.model:
         net = _load_model(args.model)
         rng = np.random.default_rng(args.seed)
@@ -725,6 +731,7 @@ def cmd_lr_find(args) -> int:
 def cmd_watch(args) -> int:
     from .search.watch import history_path, watch
 
+    number(args.interval, "--interval", 0.1, 86400.0)  # inf would never poll again, 1e-300 busy-poll
     try:
         n = watch(args.run, args.out, interval=args.interval, once=args.once, plot=not args.no_plot,
                   log=lambda msg: print(msg, flush=True))

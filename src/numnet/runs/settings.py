@@ -220,7 +220,34 @@ def check_settings(cfg: dict, source: str) -> dict:
     for key in ("batch_norm", "monitor_training", "standardize", "gradient_health"):
         if key in out and not isinstance(out[key], bool):
             raise ValueError(f"{source}: {key} must be true or false, got {out[key]!r}")
+    _check_ranges(out, source)
     return out
+
+
+#: most layer sizes a run may list (a model file holds at most MAX_LAYERS layers)
+MAX_SIZES = 1000
+#: sane bounds of the initialisation and dropout settings: beyond them the first forward pass overflows (a
+#: bias of 1e30, a weight std of 1e308, an inverted-dropout scale 1/keep_prob of 1e300), and the run would
+#: then "diverge" for a reason the learning rate has nothing to do with
+INIT_STD_MAX = 100.0
+BIAS_INIT_MAX = 100.0
+KEEP_PROB_MIN = 0.01
+
+
+def _check_ranges(out: dict, source: str) -> None:
+    """Bounds that keep a network buildable and its first forward pass finite (see the constants above)."""
+    if len(out.get("sizes") or []) > MAX_SIZES:
+        raise ValueError(f"{source}: sizes lists {len(out['sizes'])} layers; at most {MAX_SIZES}")
+    if out.get("init_std") is not None and out["init_std"] > INIT_STD_MAX:
+        raise ValueError(f"{source}: init_std (--init-std) must be in (0, {INIT_STD_MAX:g}], got {out['init_std']!r}: "
+                         "larger initial weights overflow the first forward pass")
+    if out.get("bias_init") is not None and abs(out["bias_init"]) > BIAS_INIT_MAX:
+        raise ValueError(f"{source}: bias_init (--bias-init) must be in [-{BIAS_INIT_MAX:g}, {BIAS_INIT_MAX:g}], got "
+                         f"{out['bias_init']!r}: larger initial biases overflow the first forward pass")
+    kp = out.get("keep_prob")
+    if kp is not None and any(k < KEEP_PROB_MIN for k in (kp if isinstance(kp, list) else [kp])):
+        raise ValueError(f"{source}: keep_prob (--keep-prob) must be in [{KEEP_PROB_MIN:g}, 1], got {kp!r}: inverted "
+                         f"dropout scales the kept units by 1/keep_prob")
 
 
 def parse_int_list(text: str, what: str) -> list[int]:

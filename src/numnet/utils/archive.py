@@ -29,6 +29,9 @@ MAX_ARCHIVE_BYTES = 2**30
 MAX_MEMBERS = 10000
 #: largest uncompressed / compressed ratio of a member (numnet writes uncompressed members)
 MAX_RATIO = 1000
+#: most layers a model (or a checkpoint's model) may describe: 200,000 identity layers in 4.5 MB of JSON
+#: would otherwise take seconds per command to build and run
+MAX_LAYERS = 1000
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 
 
@@ -237,7 +240,18 @@ def pop_meta(arrays, path) -> dict:
     raw = arrays.pop(META)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ValueError(f"{path}: {META!r} must be UTF-8 JSON bytes")
-    return parse_json(raw.tobytes(), f"{path}: {META!r}")
+    meta = parse_json(raw.tobytes(), f"{path}: {META!r}")
+    _check_layer_count(meta, path)
+    return meta
+
+
+def _check_layer_count(meta, path) -> None:
+    """Refuse a model (or a checkpoint's model) describing more than MAX_LAYERS layers, before any is built."""
+    for arch in (meta, meta.get("model")) if isinstance(meta, dict) else ():
+        layers = arch.get("layers") if isinstance(arch, dict) else None
+        if isinstance(layers, list) and len(layers) > MAX_LAYERS:
+            raise ValueError(f"{path}: the model describes {len(layers)} layers, more than the {MAX_LAYERS} numnet "
+                             "builds: not a numnet model")
 
 
 def read_archive(path, what="file", max_bytes=MAX_ARCHIVE_BYTES) -> tuple[dict, Archive]:
