@@ -433,3 +433,144 @@ def test_8_lock_file_respects_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert not lock.exists()
+
+
+# ------------------------------------------------------------------------------ 15. numeric flags validated
+@pytest.mark.parametrize("argv, word", [
+    (["watch", "{d}", "--interval", "inf"], "--interval"), (["watch", "{d}", "--interval", "1e-300"], "--interval"),
+    (["watch", "{d}", "--interval", "nan"], "--interval"),
+    (["gradcheck", "--tol", "nan"], "--tol"), (["gradcheck", "--tol", "-1"], "--tol"), (["gradcheck", "--tol", "0"], "--tol"),
+    (["diagnose", "{m}", "--human-error", "0.2", "--train-size", "-1"], "--train-size"),
+    (["diagnose", "{m}", "--human-error", "0.2", "--train-size", "0"], "--train-size"),
+    (["diagnose", "{m}", "--human-error", "0.2", "--train-dev-size", "0"], "--train-dev-size"),
+])
+def test_15_numeric_flags_are_validated(capsys, tmp_path, model, argv, word):
+    t0 = time.monotonic()
+    rc, out, err = run(capsys, *[a.replace("{d}", str(tmp_path)).replace("{m}", str(model)) for a in argv], seconds=20)
+    assert_user_error(rc, err, word)
+    assert time.monotonic() - t0 < 5
+
+
+# ------------------------------------------------------------------------------ 16. layer count bounded
+def _identity_model(path, n_layers):
+    meta = {**numnet.Network.from_sizes([4, 3], seed=0).architecture()}
+    arrays = numnet.Network.from_sizes([4, 3], seed=0).arrays()
+    meta["layers"] = meta["layers"] + [{"type": "identity"}] * n_layers
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, arr in {"__meta__": np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays}.items():
+            buf = io.BytesIO()
+            np.save(buf, arr)
+            zf.writestr(name + ".npy", buf.getvalue())
+    return path
+
+
+def test_16_a_model_of_200000_layers_is_refused_quickly(capsys, tmp_path):
+    path = _identity_model(tmp_path / "deep.npz", 200_000)
+    t0 = time.monotonic()
+    rc, out, err = run(capsys, "evaluate", path, "--data", tmp_path / "none.npz", seconds=30)
+    assert_user_error(rc, err, str(path), "200002 layers", "1000")
+    assert time.monotonic() - t0 < 3
+    assert numnet.load(_identity_model(tmp_path / "ok.npz", 50)).layers  # a deep but sane model still loads
+
+
+def test_16_sizes_are_bounded_too(capsys, tmp_path):
+    rc, out, err = run(capsys, "train", "--sizes", ",".join(["4"] * 1002), "--out", tmp_path / "m.npz")
+    assert_user_error(rc, err, "sizes", "1000")
+
+
+# ------------------------------------------------------------------------------ 17. images and init overflow
+@pytest.mark.parametrize("w, h", [(3, 20000), (20000, 3), (10, 5000)])
+def test_17_extreme_aspect_images_are_refused(capsys, tmp_path, model, w, h):
+    from PIL import Image
+
+    img = np.zeros((h, w), np.uint8)
+    img[h // 2 - 1:h // 2 + 1, :] = 255
+    img[:, w // 2] = 255
+    Image.fromarray(img).save(tmp_path / "strip.png")
+    rc, out, err = run(capsys, "predict", model, tmp_path / "strip.png")
+    assert_user_error(rc, err, "strip.png", f"{w}x{h}", "elongated")
+    assert not out
+
+
+def test_17_usual_aspects_still_load(tmp_path):
+    from PIL import Image
+
+    from numnet.data.images import load_digit
+
+    img = np.zeros((400, 300), np.uint8)
+    img[100:300, 140:160] = 255
+    Image.fromarray(img).save(tmp_path / "photo.png")
+    assert load_digit(tmp_path / "photo.png").max() > 0.5
+
+
+@pytest.mark.parametrize("flag, value", [("--bias-init", "1e30"), ("--init-std", "1e308"), ("--keep-prob", "1e-300"),
+                                         ("--bias-init", "-1e30")])
+def test_17_overflowing_initialisation_names_the_flag_not_the_rate(capsys, tmp_path, flag, value):
+    extra = ["--init", "normal"] if flag == "--init-std" else []
+    rc, out, err = run(capsys, "train", *TRAIN, *extra, flag, value, "--out", tmp_path / "m.npz")
+    assert_user_error(rc, err, flag)
+    assert "learning rate" not in err and not (tmp_path / "m.npz").exists()
+
+
+def test_17_divergence_from_the_first_batch_blames_the_initialisation():
+    X = np.random.default_rng(0).random((200, 20), dtype=np.float32)
+    y = np.arange(200) % 3
+    net = numnet.Network.from_sizes([20, 16, 3], seed=0, keep_prob=1e-300)
+    with pytest.raises(ValueError, match="first mini-batch") as e:
+        net.fit(X, y, epochs=1, batch_size=20, optimizer=numnet.SGD(0.1), verbose=0, seed=0)
+    assert "lower the learning rate" not in str(e.value)
+
+
+# ------------------------------------------------------------------------------ 18. messages
+def test_18_eps_is_not_handed_to_ghostscript(capsys, tmp_path, model):
+    eps = tmp_path / "digit.eps"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nnewpath 10 10 moveto 18 18 lineto stroke\n"
+                    b"showpage\n%%EOF\n")
+    from PIL import EpsImagePlugin
+
+    called = []
+    real = EpsImagePlugin.Ghostscript
+    EpsImagePlugin.Ghostscript = lambda *a, **k: called.append(a) or real(*a, **k)
+    try:
+        rc, out, err = run(capsys, "predict", model, eps)
+    finally:
+        EpsImagePlugin.Ghostscript = real
+    assert_user_error(rc, err, "digit.eps", "not a readable image", "PNG")
+    assert not called
+
+
+@pytest.mark.parametrize("kind", ["json", "toml", "history"])
+def test_18_4300_digit_numbers_name_the_file(capsys, tmp_path, model, kind):
+    big = "9" * 5000
+    if kind == "toml":
+        path = tmp_path / "c.toml"
+        path.write_text(f"epochs = {big}\n")
+        argv = ["train", "--config", path]
+    elif kind == "history":
+        path = tmp_path / "h.json"
+        path.write_text(f'{{"epoch": [{big}]}}')
+        argv = ["plot", path, "--out", tmp_path]
+    else:
+        ck = tmp_path / "ck"
+        rc, _, err = run(capsys, "train", *TRAIN, "--checkpoint-dir", ck, "--out", tmp_path / "m.npz")
+        assert rc == 0, err
+        path = ck / "run.json"
+        path.write_text(f'{{"epochs": {big}}}')
+        argv = ["train", "--resume", ck, "--out", tmp_path / "m.npz"]
+    rc, out, err = run(capsys, *argv)
+    assert_user_error(rc, err, str(path))
+    assert len(err) < 400
+
+
+def test_18_nan_in_data_names_the_file_and_file_exists_names_the_flag(capsys, tmp_path, model):
+    data = _npz(tmp_path / "nan.npz", X=np.full((3, 784), np.nan, np.float32), y=np.zeros(3, np.int64))
+    rc, out, err = run(capsys, "errors", model, "--data", data, "--out", tmp_path / "o")
+    assert_user_error(rc, err, "nan.npz", "NaN")
+    (tmp_path / "afile").write_text("x")
+    good = _npz(tmp_path / "good.npz", X=np.random.default_rng(0).random((20, 784)), y=np.arange(20) % 10)
+    for argv in (["errors", model, "--data", good, "--out", tmp_path / "afile"],
+                 ["label-issues", model, "--data", good, "--out", tmp_path / "afile"],
+                 ["evaluate", model, "--worst", "2", "--worst-dir", tmp_path / "afile"]):
+        rc, out, err = run(capsys, *argv)
+        assert_user_error(rc, err, "afile", argv[-2], "is a file")
+        assert "File exists" not in err and not out  # refused before the work, not after it

@@ -465,6 +465,7 @@ def cmd_errors(args) -> int:
         raise UserError("give MODEL and --out DIR to sample mistakes, or --tags CSV to count tags")
     if args.sample < 1:
         raise UserError("--sample must be positive")
+    check_output_dir(args.out, "--out")
     net = _load_model(args.model)
     X, y, name = _data_for(net, args.split, args.data)
     sample = E.sample_mistakes(net, X, y, args.sample, seed=args.seed, data_name=name)
@@ -490,6 +491,8 @@ def cmd_label_issues(args) -> int:
         raise UserError("--top must be positive")
     if args.cross_fit == 1 or args.cross_fit < 0:
         raise UserError("--cross-fit needs at least 2 folds (or 0: use the model's own probabilities)")
+    if args.out:
+        check_output_dir(args.out, "--out")
     net = _load_model(args.model)
     split = args.data if args.data in ("train", "validation", "test") else None
     X, y, name = _data_for(net, split, None if split else args.data, args.size)
