@@ -55,9 +55,22 @@ def _read_idx_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES, max_elements: in
             if max_elements is not None and math.prod(shape) > max_elements:
                 raise ValueError(f"{path}: IDX header declares shape {shape} ({math.prod(shape)} values), more "
                                  f"than the limit of {max_elements} values: refusing to read it")
-            return head + f.read(expected + 1)  # one byte more than declared reveals extra data
+            return head + _read_upto(f, expected + 1)  # one byte more than declared reveals extra data
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise ValueError(f"{path}: corrupt gzip stream ({exc})") from None
+
+
+def _read_upto(f, n: int, chunk: int = 2**24) -> bytes:
+    """At most `n` bytes of `f`, read in chunks: a header declaring gigabytes over a few bytes of data costs
+    only what is there (a single read(n) would allocate n bytes first)."""
+    parts, left = [], n
+    while left > 0:
+        part = f.read(min(chunk, left))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _parse_idx(data: bytes, name) -> np.ndarray:

@@ -55,7 +55,9 @@ def read_bytes_bounded(path, what: str, max_bytes: int) -> bytes:
     if size > max_bytes:
         raise ValueError(f"{what} {path} is too large ({size} bytes, limit {max_bytes})")
     with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
+        data = f.read(size + 1)  # not max_bytes + 1: a read allocates its whole length first
+        if len(data) > size:  # the file grew meanwhile
+            data += f.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:
         raise ValueError(f"{what} {path} is too large (more than {max_bytes} bytes)")
     return data

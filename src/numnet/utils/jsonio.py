@@ -58,5 +58,7 @@ def read_json(path, what, max_bytes=MAX_JSON_BYTES, max_depth=MAX_JSON_DEPTH):
     if size > max_bytes:
         raise ValueError(f"{what} is too large for a numnet JSON document ({size} bytes, limit {max_bytes})")
     with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
+        data = f.read(size + 1)  # a read allocates its whole length first: never the limit itself
+        if len(data) > size:  # the file grew meanwhile
+            data += f.read(max_bytes + 1 - len(data))
     return parse_json(data, what, max_bytes, max_depth)
