@@ -77,7 +77,7 @@ def test_a_second_run_on_the_same_out_is_refused(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with hold_output(tmp_path / "m.npz"):
         rc, out, err = cli(capsys, "train", *TINY, "--epochs", "1", "--out", "m.npz")
-        one_line_error(rc, err, "another numnet run is training into m.npz")
+        one_line_error(rc, err, "m.npz is in use by another numnet run")
         with pytest.raises(OutputBusy):
             with hold_output(tmp_path / "m.npz"):
                 pass

@@ -119,7 +119,7 @@ def test_1_archive_declaring_too_much_in_total(tmp_path, monkeypatch):
 def test_1_object_and_unexpected_members(tmp_path):
     bad = write_zip(tmp_path / "o.npz", {**model_members(small_net())},
                     [("x.npy", npy_header((3,), "|O"), zipfile.ZIP_STORED)])
-    with pytest.raises(ValueError, match="not numeric|unexpected"):
+    with pytest.raises(ValueError, match="only integer|unexpected"):
         numnet.load(bad)
     odd = write_zip(tmp_path / "n.npz", model_members(small_net()), [("../evil.txt", b"hi", zipfile.ZIP_STORED)])
     with pytest.raises(ValueError, match="unexpected member"):

@@ -19,6 +19,7 @@ import numpy as np
 from .runs import settings as cfgmod
 from .runs.run import DEFAULT_MODEL, RunError
 from .utils.backend import known_devices
+from .utils.checks import number, positive_int
 from .utils.files import check_output_dir
 
 
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (flags may change "
                                                     "lr, schedule, l2, keep-prob, epochs, ...)")
     g.add_argument("--checkpoint-dir", metavar="DIR", help="write a checkpoint here after every epoch")
+    g.add_argument("--overwrite", action="store_true", help="let --checkpoint-dir replace another run's checkpoint")
     g.add_argument("--out", metavar="PATH", help=f"where to save the trained model (default ./{DEFAULT_MODEL}; "
                                                   "with --resume, the resumed run's own --out)")
     g.add_argument("--history", metavar="PATH", help="save the training history as JSON")
@@ -376,7 +378,7 @@ def _is_default_run(args, given) -> bool:
 
 def cmd_train(args) -> int:
     from .runs import RunInterrupted, run
-    from .runs.outputs import hold_output, resumed_out
+    from .runs.outputs import resumed_out
 
     given = {k: v for k, v in vars(args).items() if k in cfgmod.known_keys()}
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
@@ -384,9 +386,9 @@ def cmd_train(args) -> int:
         warnings.simplefilter("ignore", RuntimeWarning)
     out = args.out or (resumed_out(args.resume, DEFAULT_MODEL) if args.resume else DEFAULT_MODEL)
     try:
-        with _sigterm_as_interrupt() as received, hold_output(out):
+        with _sigterm_as_interrupt() as received:
             r = run(args.recipe, args.config, given, resume=args.resume, out=out,
-                    checkpoint_dir=args.checkpoint_dir, history=args.history, plot=args.plot,
+                    checkpoint_dir=args.checkpoint_dir, overwrite=args.overwrite, history=args.history, plot=args.plot,
                     json_summary=args.json_summary, verbose=0 if args.quiet else 2, log=log)
     except RunInterrupted as e:
         print(f"numnet: {e}" + (" (terminated)" if received else ""), file=sys.stderr)
@@ -525,6 +527,7 @@ def cmd_errors(args) -> int:
         raise UserError("give MODEL and --out DIR to sample mistakes, or --tags CSV to count tags")
     if args.sample < 1:
         raise UserError("--sample must be positive")
+    check_output_dir(args.out, "--out")
     net = _load_model(args.model)
     X, y, name = _data_for(net, args.split, args.data)
     sample = E.sample_mistakes(net, X, y, args.sample, seed=args.seed, data_name=name)
@@ -550,6 +553,8 @@ def cmd_label_issues(args) -> int:
         raise UserError("--top must be positive")
     if args.cross_fit == 1 or args.cross_fit < 0:
         raise UserError("--cross-fit needs at least 2 folds (or 0: use the model's own probabilities)")
+    if args.out:
+        check_output_dir(args.out, "--out")
     net = _load_model(args.model)
     split = args.data if args.data in ("train", "validation", "test") else None
     X, y, name = _data_for(net, split, None if split else args.data, args.size)
@@ -579,6 +584,9 @@ def cmd_diagnose(args) -> int:
     from .runs.run import select_classes
 
     human = check_human_error(args.human_error)
+    for flag, value in (("--train-size", args.train_size), ("--train-dev-size", args.train_dev_size)):
+        if value is not None:
+            positive_int(value, flag)  # 0 would mean every image, -1 all but one
     net = _load_model(args.model)
     if net.n_in != 784:
         raise UserError(f"{args.model} takes {net.n_in} inputs, not MNIST's 784")
@@ -672,6 +680,7 @@ def cmd_gradcheck(args) -> int:
         raise UserError("--examples must be positive")
     if not np.isfinite(args.l2) or args.l2 < 0 or (args.l2 and not args.model):
         raise UserError("--l2 must be a number >= 0, given with --model")
+    number(args.tol, "--tol", 0.0, low_open=True)  # nan would pass every check, -1 fail every one
     if args.model:
         net = _load_model(args.model)
         rng = np.random.default_rng(args.seed)
@@ -854,6 +863,7 @@ def cmd_lr_find(args) -> int:
 def cmd_watch(args) -> int:
     from .search.watch import history_path, watch
 
+    number(args.interval, "--interval", 0.1, 86400.0)  # inf would never poll again, 1e-300 busy-poll
     try:
         n = watch(args.run, args.out, interval=args.interval, once=args.once, plot=not args.no_plot,
                   log=lambda msg: print(msg, flush=True))

@@ -178,8 +178,8 @@ def test_read_toml_invalid(tmp_path, content):
 def test_read_toml_missing(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_toml(tmp_path / "nope.toml")
-    with pytest.raises(FileNotFoundError):
-        read_toml(tmp_path)  # a directory is not a config file
+    with pytest.raises(ValueError, match="is a directory"):
+        read_toml(tmp_path)  # a directory is not a config file (and not "not found")
 
 
 # ---------------------------------------------------------------------------------------------- recipes

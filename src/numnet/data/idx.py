@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.files import write_bytes_atomic
+from ..utils.files import regular_file, write_bytes_atomic
 
 #: IDX type byte -> big-endian NumPy dtype of the stored values.
 _IDX_TYPES = {
@@ -32,13 +32,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 MAX_IDX_BYTES = 2 * 2**30
 
 
-def _read_idx_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+def _read_idx_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES, max_elements: int | None = None) -> bytes:
     """The (decompressed) content of an IDX file, gzip detected by its magic bytes. The header is read
-    first and the data only up to the size it declares, so a gzip bomb is never decompressed in full."""
-    if not path.exists():
-        raise FileNotFoundError(f"IDX file not found: {path}")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a regular file")
+    first and the data only up to the size it declares, so a gzip bomb is never decompressed in full; a header
+    declaring more than `max_bytes` (or `max_elements` values) is refused before any data is read."""
+    regular_file(path, "IDX file")
     with open(path, "rb") as raw:
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
@@ -54,9 +52,25 @@ def _read_idx_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
             if expected > max_bytes:
                 raise ValueError(f"{path}: IDX header declares shape {shape} ({expected} bytes), more than "
                                  f"the limit of {max_bytes} bytes: refusing to read it")
-            return head + f.read(expected + 1)  # one byte more than declared reveals extra data
+            if max_elements is not None and math.prod(shape) > max_elements:
+                raise ValueError(f"{path}: IDX header declares shape {shape} ({math.prod(shape)} values), more "
+                                 f"than the limit of {max_elements} values: refusing to read it")
+            return head + _read_upto(f, expected + 1)  # one byte more than declared reveals extra data
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             raise ValueError(f"{path}: corrupt gzip stream ({exc})") from None
+
+
+def _read_upto(f, n: int, chunk: int = 2**24) -> bytes:
+    """At most `n` bytes of `f`, read in chunks: a header declaring gigabytes over a few bytes of data costs
+    only what is there (a single read(n) would allocate n bytes first)."""
+    parts, left = [], n
+    while left > 0:
+        part = f.read(min(chunk, left))
+        if not part:
+            break
+        parts.append(part)
+        left -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _parse_idx(data: bytes, name) -> np.ndarray:
@@ -100,13 +114,14 @@ def _parse_idx(data: bytes, name) -> np.ndarray:
     return values.astype(dtype.newbyteorder("=")).reshape(shape)
 
 
-def read_idx(path, expected_sha256: str | None = None) -> np.ndarray:
+def read_idx(path, expected_sha256: str | None = None, max_elements: int | None = None) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed) into a native-endian array of its shape.
 
-    If `expected_sha256` is given, the SHA-256 of the decompressed bytes must match it.
+    If `expected_sha256` is given, the SHA-256 of the decompressed bytes must match it. `max_elements`: refuse,
+    from the header, a file declaring more values (what the caller will convert must fit its memory bound).
     """
     path = Path(path)
-    data = _read_idx_bytes(path)
+    data = _read_idx_bytes(path, MAX_IDX_BYTES, max_elements)
     if expected_sha256 is not None:
         digest = hashlib.sha256(data).hexdigest()
         if digest != str(expected_sha256).strip().lower():

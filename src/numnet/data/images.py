@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from ..utils.checks import float_dtype, is_int
-from ..utils.files import write_bytes_atomic
+from ..utils.files import regular_file, write_bytes_atomic
 
 __all__ = ["load_digit", "load_digits", "digit_to_image", "ImageTooLarge"]
 
@@ -26,14 +26,28 @@ _DENOISE_ABOVE = 1.5 / 255  # background noise (sigma) above which a median filt
 MAX_IMAGE_PIXELS = 64_000_000
 #: images with a longer side than this are shrunk right after decoding (the digit ends up 20 px anyway)
 _WORKING_SIDE = 1024
+#: most elongated image accepted (longer side / shorter side): a 3x20000 strip would shrink to one row
+MAX_ASPECT = 20
+#: the raster formats numnet decodes; never EPS/PS (Ghostscript), PDF, or scientific containers
+#: (JPEG covers multi-picture MPO files; formats this Pillow lacks are left out when opening)
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA")
 
 
 class _TooLarge(Exception):
     pass
 
 
+class _Refused(Exception):
+    pass
+
+
 class ImageTooLarge(ValueError):
     """The image has more pixels than allowed (refused from its header, before decoding)."""
+
+
+def _formats() -> list[str]:
+    Image.init()
+    return [f for f in FORMATS if f in Image.OPEN]
 
 
 def _open_gray(path, name=None, max_pixels=None) -> np.ndarray:
@@ -42,19 +56,19 @@ def _open_gray(path, name=None, max_pixels=None) -> np.ndarray:
     `path`: a file path or a binary file object; `max_pixels`: refuse larger images before decoding them."""
     name = path if name is None else name
     if isinstance(path, Path):
-        if not path.exists():
-            raise FileNotFoundError(f"image file not found: {path}")
-        if path.is_dir():
-            raise ValueError(f"{path}: is a directory, not an image")
+        regular_file(path, "image file")
     try:
         with warnings.catch_warnings():
             # numnet checks the size itself (below), before decoding, with its own message
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(path, formats=_formats()) as img:
                 w, h = img.size
                 if max_pixels is not None and w * h > max_pixels:
                     raise ImageTooLarge(f"{name}: {w}x{h} pixels is more than the {max_pixels / 1e6:g} megapixels "
                                         f"allowed")
+                if max(w, h) > MAX_ASPECT * min(w, h):
+                    raise _Refused(f"{name}: a {w}x{h} image is too elongated for one digit (more than "
+                                   f"{MAX_ASPECT}:1); crop it around the digit")
                 if img.format == "JPEG" and img.mode in ("L", "RGB", "YCbCr"):
                     # decode big JPEGs at 1/2, 1/4 or 1/8 scale: no smaller than the working size,
                     # or as small as can be when the file has more pixels than numnet decodes
@@ -70,6 +84,11 @@ def _open_gray(path, name=None, max_pixels=None) -> np.ndarray:
                 img = ImageOps.exif_transpose(img)  # phone photos: honour the orientation tag
     except _TooLarge as exc:
         raise ImageTooLarge(str(exc)) from None
+    except _Refused as exc:
+        raise ValueError(str(exc)) from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{name}: not a readable image (numnet reads {', '.join(FORMATS[:-3])}, "
+                         f"{', '.join(FORMATS[-3:])})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         if isinstance(exc, ImageTooLarge):
             raise

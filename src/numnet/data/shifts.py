@@ -1,5 +1,5 @@
-"""Deterministic distribution shifts of 28×28 digit images (for data-mismatch experiments), label noise on
-purpose, and labelled data sets read from files.
+"""Deterministic distribution shifts of 28×28 digit images (for data-mismatch experiments) and label noise on
+purpose (labelled data sets read from files: numnet.data.labelled).
 
     shift_images(X, "thick")    strokes dilated by one pixel (max over the 3×3 neighbourhood)
     shift_images(X, "rotate")   every image rotated by `amount` degrees (default 20)
@@ -10,11 +10,10 @@ Nothing here draws random numbers except `flip_labels`, which is seeded.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .augment import affine_images
+from .labelled import load_labelled  # noqa: F401  (its former home)
 
 SHIFTS = ("thick", "thin", "rotate", "invert")
 
@@ -63,42 +62,3 @@ def flip_labels(y, fraction, seed=None, classes=None):
     noisy = y.astype(np.int64).copy()
     noisy[flipped] = (noisy[flipped] + rng.integers(1, k, size=n_flip)) % k  # never the same class
     return noisy, flipped
-
-
-def load_labelled(path, dtype="float32", real=False):
-    """(X, y) from a file: an .npz with arrays X and y (or images and labels), or "IMAGES,LABELS" naming two
-    IDX files (optionally .gz); images are scaled to [0, 1] when stored as uint8."""
-    from .idx import read_idx
-
-    text = str(path)
-    if "," in text:
-        images, labels = (p.strip() for p in text.split(",", 1))
-        X, y = read_idx(Path(images)), read_idx(Path(labels))
-    else:
-        p = Path(text)
-        if not p.is_file():
-            raise FileNotFoundError(f"data file not found: {p}")
-        if p.suffix != ".npz":
-            raise ValueError(f"{p}: give an .npz file with arrays X and y, or IMAGES.idx,LABELS.idx")
-        try:
-            with np.load(p, allow_pickle=False) as z:
-                keys = set(z.files)
-                xk = "X" if "X" in keys else "images" if "images" in keys else None
-                yk = "y" if "y" in keys else "labels" if "labels" in keys else None
-                if xk is None or yk is None:
-                    raise ValueError(f"{p}: needs arrays X and y (or images and labels); found {sorted(keys)}")
-                X, y = z[xk], z[yk]
-        except (OSError, EOFError) as e:
-            raise ValueError(f"{p}: not a readable .npz file ({e})") from None
-    X, y = np.asarray(X), np.asarray(y)
-    if real:  # regression targets: any finite reals, (n,) or (n, k)
-        if y.ndim not in (1, 2) or len(y) != len(X) or y.dtype.kind not in "iuf" or not np.isfinite(y).all():
-            raise ValueError(f"{text}: targets must be finite numbers, one row per example, got {y.dtype} {y.shape}")
-        return X.reshape(len(X), -1).astype(dtype), y.astype(dtype)
-    if y.ndim != 1 or len(y) != len(X):
-        raise ValueError(f"{text}: labels must be 1-D with one per image, got {y.shape} for {len(X)} images")
-    if y.dtype.kind not in "iu":
-        raise ValueError(f"{text}: labels must be integers, got {y.dtype}")
-    scale = 255.0 if X.dtype == np.uint8 else 1.0
-    X = X.reshape(len(X), -1).astype(dtype) / np.asarray(scale, dtype=dtype)
-    return X, y.astype(np.int64)

@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.checks import positive_int
-from ..utils.files import write_text_atomic
+from ..utils.files import read_bytes_bounded, write_text_atomic
 
 CSV_FIELDS = ("index", "true", "predicted", "confidence", "tags", "model", "data", "n_examples", "n_errors")
+#: largest errors CSV read (one row per sampled mistake: a few hundred bytes each)
+MAX_CSV_BYTES = 64 * 2**20
 
 
 def model_fingerprint(net) -> str:
@@ -138,10 +140,9 @@ class TaggedMistakes:
 def read_errors_csv(path) -> TaggedMistakes:
     """Read an errors CSV (as written by `write_errors_csv`, tags filled in); a damaged file is a ValueError."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"errors CSV not found: {path}")
+    raw = read_bytes_bounded(path, "errors CSV", MAX_CSV_BYTES)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not UTF-8 text") from None
     reader = csv.DictReader(io.StringIO(text))

@@ -4,7 +4,6 @@ and a lock that keeps two runs from writing the same model file."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from ..utils.archive import read_archive
 from ..utils.files import write_text_atomic
 from ..utils.jsonio import read_json
+from ..utils.locks import Busy, hold
 
 RUN_FILE = "run.json"
 #: what run.json holds beside the settings: the model path (where --resume saves) and the run's state
@@ -21,8 +21,7 @@ RUN_EXTRAS = ("out", "state")
 SPLIT_KEYS = ("data", "seed", "train_size", "validation_size", "train_dev_size", "classes")
 
 
-class OutputBusy(ValueError):
-    """Another run is writing this model file."""
+OutputBusy = Busy  # another run holds the lock (a ValueError: one line, exit status 2)
 
 
 def training_meta(cfg: dict) -> dict:
@@ -70,39 +69,10 @@ def interrupted_path(out) -> Path:
     return out.with_name(f"{out.stem}-interrupted{out.suffix or '.npz'}")
 
 
-@contextlib.contextmanager
 def hold_output(path):
-    """Hold an exclusive lock on model file `path` (a hidden `.NAME.lock` beside it) while a run trains; a second
-    run on the same path gets OutputBusy at once. Where no lock file can be made (a missing folder), nothing is
-    held: the run itself reports the path."""
-    if path is None:
-        yield
-        return
-    lock = Path(path).with_name(f".{Path(path).name}.lock")
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError:
-            yield
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise OutputBusy(f"another numnet run is training into {path}; wait for it or give another --out") from None
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino  # not a lock file another run just removed
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(lock)
-        os.close(fd)
+    """The exclusive lock on model file `path` while a run trains (utils/locks.py: a second run on the same path
+    gets OutputBusy at once); nothing is held for None."""
+    return contextlib.nullcontext() if path is None else hold(path, f"--out {path}")
 
 
 def diagnosis_split(recorded: dict | None, seed=None, train_size=None, train_dev_size=None) -> tuple[dict, list]:

@@ -30,6 +30,7 @@ from ..utils.jsonio import read_json
 from ..utils.threads import limited, resolve
 from . import settings as S
 from .outputs import RUN_EXTRAS, RUN_FILE, interrupted_path, training_meta, write_run_file
+from .guards import GuardError, check_training_memory, clear_checkpoint, run_guard
 
 DEFAULT_MODEL = "numnet-model.npz"
 #: files atomically written into a checkpoint folder, whose leftover temporaries --resume removes
@@ -267,19 +268,32 @@ def _rescue_model(net, problem: str, targets=()) -> None:
 
 # ---------------------------------------------------------------------------------------------- the run
 def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MODEL, checkpoint_dir=None,
-        history=None, plot=None, json_summary=None, callbacks=(), data=None, verbose=1, log=None,
-        progress=None) -> RunResult:
+        overwrite=False, **options) -> RunResult:
     """Train one run and return its RunResult.
 
     recipe / config / overrides: the settings (see `resolve_settings`); resume: a checkpoint directory to
     continue (overrides may change the rate, schedule, L2, dropout, epochs, ...; not the network).
-    out: where to save the model (None: not saved). checkpoint_dir: checkpoint after every epoch.
+    out: where to save the model (None: not saved). checkpoint_dir: checkpoint after every epoch; a folder
+    holding another run's checkpoint is refused unless `overwrite` (then that checkpoint is replaced). While
+    the run lasts, `out` and the checkpoint folder are locked: a second run writing either is refused.
     history / plot / json_summary: optional output files. callbacks: extra Callbacks. data: ((X, y),
     (X_val, y_val), (X_test, y_test)) instead of the bundled MNIST. verbose: 0 silent, 1 a line per epoch,
     2 also a progress bar. log: print function for messages (default: none). Settings' `device` "cuda" trains
     on the GPU (the training set moved there once, evaluation there too); the returned model is back on the
     CPU, its results host floats.
     """
+    try:
+        with run_guard(out, checkpoint_dir, resume, overwrite):
+            return _run(recipe, config, overrides, resume=resume, out=out, checkpoint_dir=checkpoint_dir,
+                        overwrite=overwrite, **options)
+    except GuardError as e:
+        raise RunError(str(e)) from None
+
+
+def _run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MODEL, checkpoint_dir=None,
+         overwrite=False, history=None, plot=None, json_summary=None, callbacks=(), data=None, verbose=1, log=None,
+         progress=None) -> RunResult:
+    """`run` under its locks (see there); one function because each step feeds the next."""
     say = log or (lambda msg: None)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     check_output_paths({"--out": out, "--history": history, "--json-summary": json_summary},
@@ -292,6 +306,7 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         checkpoint_dir = checkpoint_dir or resume
     else:
         cfg = resolve_settings(recipe, config, overrides)
+        check_training_memory(cfg, data)  # before anything is allocated: one line naming the estimate
         net, ckpt = build_network(cfg), None
         optimizer, schedule = build_optimizer(cfg), build_schedule(cfg)
     require_device(cfg["device"])  # no CuPy or no GPU: a clear error before any data is read
@@ -316,6 +331,8 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
         raise RunError("--early-stopping needs a validation set (--validation-size > 0)")
     if checkpoint_dir:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        if overwrite and not (resume and Path(resume).resolve() == Path(checkpoint_dir).resolve()):
+            clear_checkpoint(checkpoint_dir)  # nothing of the replaced run is left to resume by mistake
         write_run_file(checkpoint_dir, cfg, out, "running")
     if not resume:
         say(_header(cfg, recipe, net, optimizer))

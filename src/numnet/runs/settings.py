@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..utils.backend import known_devices
+from ..utils.files import read_bytes_bounded
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -242,7 +243,34 @@ def check_settings(cfg: dict, source: str) -> dict:
     for key in ("batch_norm", "monitor_training", "standardize", "gradient_health"):
         if key in out and not isinstance(out[key], bool):
             raise ValueError(f"{source}: {key} must be true or false, got {out[key]!r}")
+    _check_ranges(out, source)
     return out
+
+
+#: most layer sizes a run may list (a model file holds at most MAX_LAYERS layers)
+MAX_SIZES = 1000
+#: sane bounds of the initialisation and dropout settings: beyond them the first forward pass overflows (a
+#: bias of 1e30, a weight std of 1e308, an inverted-dropout scale 1/keep_prob of 1e300), and the run would
+#: then "diverge" for a reason the learning rate has nothing to do with
+INIT_STD_MAX = 100.0
+BIAS_INIT_MAX = 100.0
+KEEP_PROB_MIN = 0.01
+
+
+def _check_ranges(out: dict, source: str) -> None:
+    """Bounds that keep a network buildable and its first forward pass finite (see the constants above)."""
+    if len(out.get("sizes") or []) > MAX_SIZES:
+        raise ValueError(f"{source}: sizes lists {len(out['sizes'])} layers; at most {MAX_SIZES}")
+    if out.get("init_std") is not None and out["init_std"] > INIT_STD_MAX:
+        raise ValueError(f"{source}: init_std (--init-std) must be in (0, {INIT_STD_MAX:g}], got {out['init_std']!r}: "
+                         "larger initial weights overflow the first forward pass")
+    if out.get("bias_init") is not None and abs(out["bias_init"]) > BIAS_INIT_MAX:
+        raise ValueError(f"{source}: bias_init (--bias-init) must be in [-{BIAS_INIT_MAX:g}, {BIAS_INIT_MAX:g}], got "
+                         f"{out['bias_init']!r}: larger initial biases overflow the first forward pass")
+    kp = out.get("keep_prob")
+    if kp is not None and any(k < KEEP_PROB_MIN for k in (kp if isinstance(kp, list) else [kp])):
+        raise ValueError(f"{source}: keep_prob (--keep-prob) must be in [{KEEP_PROB_MIN:g}, 1], got {kp!r}: inverted "
+                         f"dropout scales the kept units by 1/keep_prob")
 
 
 def parse_int_list(text: str, what: str) -> list[int]:
@@ -261,20 +289,17 @@ MAX_CONFIG_BYTES = 2**20
 def read_toml(path) -> dict:
     """A run configuration from a TOML file (flat keys as in DEFAULTS, or nested tables: see above)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise ValueError(f"config file {path} is too large for a run configuration "
-                         f"({path.stat().st_size} bytes, limit {MAX_CONFIG_BYTES})")
+    raw = read_bytes_bounded(path, "config file", MAX_CONFIG_BYTES)
     try:
-        with open(path, "rb") as f:
-            data = tomllib.loads(f.read(MAX_CONFIG_BYTES + 1).decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"config file {path} is not valid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ValueError(f"config file {path} is not UTF-8 text") from None
     except RecursionError:
         raise ValueError(f"config file {path} is nested too deeply: not a run configuration") from None
+    except ValueError as e:  # a number of more than 4300 digits, say
+        raise ValueError(f"config file {path} could not be read: {e}") from None
     return check_settings(data, f"config file {path}")
 
 

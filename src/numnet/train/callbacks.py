@@ -38,9 +38,14 @@ DIVERGENCE_FACTOR = 1e3
 
 
 def divergence_hint(trainer) -> str:
-    """The setting most likely to blame for a diverging run: L2 when its weight decay alone overshoots
-    (lr·λ/n ≥ 1 flips the weights' sign every step), otherwise the learning rate."""
+    """The setting most likely to blame for a diverging run: the initialisation when the cost was never finite
+    (the first mini-batch, before any update, overflowed: a huge init_std or bias_init, a tiny keep_prob), L2
+    when its weight decay alone overshoots (lr·λ/n ≥ 1 flips the weights' sign every step), otherwise the
+    learning rate."""
     lr, l2, n = trainer.optimizer.lr, trainer.l2, max(trainer.n_train, 1)
+    if getattr(trainer, "first_cost", 0) is None and getattr(trainer, "epoch", 1) <= 1:
+        return ("the cost was not finite from the first mini-batch, before training changed anything: the initial "
+                "weights or biases (init_std, bias_init), a tiny dropout keep_prob or the inputs overflow")
     if l2 and (lr * l2 / n >= 1 or not math.isfinite(lr * l2 / n)):
         return f"the L2 regularisation is too strong (l2 {l2:g} with learning rate {lr:g}); lower l2"
     return f"learning rate {lr:g}; lower the learning rate"

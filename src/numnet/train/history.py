@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.checks import is_int
-from ..utils.files import write_text_atomic
+from ..utils.files import regular_file, write_text_atomic
 from ..utils.jsonio import read_json
 from ..utils.tables import format_table as _table
 
@@ -180,9 +180,7 @@ class History:
     @classmethod
     def load(cls, path) -> History:
         """Read a history saved by `save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"history file not found: {path}")
+        path = regular_file(path, "history file")
         d = read_json(path, f"history file {path}")
         try:
             return cls.from_dict(d)

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from .backend import to_host
-from .files import atomic_write
+from .files import atomic_write, regular_file
 from .jsonio import MAX_JSON_BYTES, parse_json
 
 META = "__meta__"
@@ -29,6 +29,9 @@ MAX_ARCHIVE_BYTES = 2**30
 MAX_MEMBERS = 10000
 #: largest uncompressed / compressed ratio of a member (numnet writes uncompressed members)
 MAX_RATIO = 1000
+#: most layers a model (or a checkpoint's model) may describe: 200,000 identity layers in 4.5 MB of JSON
+#: would otherwise take seconds per command to build and run
+MAX_LAYERS = 1000
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 
 
@@ -131,10 +134,7 @@ def declared_shape(arrays, name) -> tuple:
 
 
 def _check_file(path: Path, what: str) -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    if path.is_dir():
-        raise ValueError(f"{what} {path} is a directory, not a file")
+    regular_file(path, what)  # before is_zipfile opens it: a FIFO would block, /dev/zero never end
     if not zipfile.is_zipfile(path):  # np.load would otherwise suggest unpickling it
         raise ValueError(f"{what} {path} is not a numnet archive (not an NPZ file: corrupt, truncated or another format)")
 
@@ -173,8 +173,8 @@ def _scan(path: Path, what: str, max_bytes: int) -> dict[str, Member]:
                         raise ValueError(f"unsupported .npy version {version}")
                     offset = f.tell()
                 if dtype.hasobject or dtype.kind not in "biuf" or dtype.subdtype is not None:
-                    raise ValueError(f"{what} {path}: member {name!r} has dtype {dtype}, not numeric "
-                                     "(numnet never unpickles objects)")
+                    raise ValueError(f"{what} {path}: member {name!r} has dtype {_dtype_name(dtype)}; numnet reads "
+                                     "only integer, floating-point and boolean arrays (never objects)")
                 member = Member(info, name, dtype, tuple(int(d) for d in shape), fortran, offset)
                 if any(d < 0 for d in member.shape) or member.nbytes + offset != info.file_size:
                     raise ValueError(f"{what} {path}: member {name!r} declares shape {member.shape} of {dtype} "
@@ -191,6 +191,13 @@ def _scan(path: Path, what: str, max_bytes: int) -> dict[str, Member]:
             raise
         raise ValueError(f"{what} {path} could not be read: {e}") from None
     return members
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    """A dtype in a message: its name, or 'structured'/'object' (a structured dtype's repr can be huge)."""
+    if dtype.names is not None or dtype.subdtype is not None:
+        return "structured (record)"
+    return "object" if dtype.hasobject else str(dtype)[:40]
 
 
 def _read_member(path: Path, m: Member, what: str) -> np.ndarray:
@@ -233,7 +240,18 @@ def pop_meta(arrays, path) -> dict:
     raw = arrays.pop(META)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ValueError(f"{path}: {META!r} must be UTF-8 JSON bytes")
-    return parse_json(raw.tobytes(), f"{path}: {META!r}")
+    meta = parse_json(raw.tobytes(), f"{path}: {META!r}")
+    _check_layer_count(meta, path)
+    return meta
+
+
+def _check_layer_count(meta, path) -> None:
+    """Refuse a model (or a checkpoint's model) describing more than MAX_LAYERS layers, before any is built."""
+    for arch in (meta, meta.get("model")) if isinstance(meta, dict) else ():
+        layers = arch.get("layers") if isinstance(arch, dict) else None
+        if isinstance(layers, list) and len(layers) > MAX_LAYERS:
+            raise ValueError(f"{path}: the model describes {len(layers)} layers, more than the {MAX_LAYERS} numnet "
+                             "builds: not a numnet model")
 
 
 def read_archive(path, what="file", max_bytes=MAX_ARCHIVE_BYTES) -> tuple[dict, Archive]:

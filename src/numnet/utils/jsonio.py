@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from .files import regular_file
+
 #: largest JSON document numnet reads (bytes); a model's `__meta__` or a history is far smaller
 MAX_JSON_BYTES = 256 * 2**20
 #: deepest nesting of arrays/objects accepted (numnet's own files nest fewer than 10 levels)
@@ -45,14 +47,18 @@ def parse_json(data, what, max_bytes=MAX_JSON_BYTES, max_depth=MAX_JSON_DEPTH):
         raise ValueError(f"{what} is not valid JSON: {e}") from None
     except RecursionError:  # pragma: no cover - the depth check comes first
         raise ValueError(f"{what} is nested too deeply: not a numnet file") from None
+    except ValueError as e:  # json.loads's own: an integer of more than 4300 digits
+        raise ValueError(f"{what} is not valid JSON: {e}") from None
 
 
 def read_json(path, what, max_bytes=MAX_JSON_BYTES, max_depth=MAX_JSON_DEPTH):
     """Read and decode a JSON file (see `parse_json`); its size is checked before it is read."""
-    path = Path(path)
+    path = regular_file(path, what)
     size = path.stat().st_size
     if size > max_bytes:
         raise ValueError(f"{what} is too large for a numnet JSON document ({size} bytes, limit {max_bytes})")
     with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
+        data = f.read(size + 1)  # a read allocates its whole length first: never the limit itself
+        if len(data) > size:  # the file grew meanwhile
+            data += f.read(max_bytes + 1 - len(data))
     return parse_json(data, what, max_bytes, max_depth)
