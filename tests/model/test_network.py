@@ -349,3 +349,16 @@ def test_binary_network_label_range():
     net.evaluate(X, [0, 1, 1])
     with pytest.raises(ValueError, match="outside"):
         net.evaluate(X, [0, 1, 2])
+
+
+def test_inference_runs_in_chunks_that_bound_memory():
+    """A wide layer evaluates in chunks (issue 23 item 7: 784-60,000-10 peaked at 7.6 GB on 10,000 images);
+    usual networks keep 10,000-row chunks, so their sums and results are unchanged."""
+    from numnet.model.evaluation import INFERENCE_BYTES, INFERENCE_ROWS
+
+    assert Network.from_sizes([784, 256, 10], seed=0).inference_rows() == INFERENCE_ROWS
+    wide = Network([Dense(20, 60000, seed=0), ReLU(), Dense(60000, 3, seed=1), Softmax()], "log_likelihood")
+    rows = wide.inference_rows()
+    assert rows * 4 * (60000 * 2 + 3 * 2) <= INFERENCE_BYTES < (rows + 1) * 4 * (60000 * 2 + 3 * 2)
+    X = np.random.default_rng(0).standard_normal((3 * rows + 7, 20)).astype(np.float32)
+    np.testing.assert_allclose(wide.predict_proba(X), wide.predict_proba(X, batch_size=len(X)), rtol=1e-5)

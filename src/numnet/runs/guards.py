@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ..train.checkpoints import CHECKPOINT_FILE
 from ..utils.locks import hold
-from ..utils.memory import INFERENCE_ROWS, check_fits, estimate_training
+from ..model.evaluation import INFERENCE_BYTES
+from ..utils.memory import check_fits, estimate_training, rows_that_fit
 
 #: MNIST's training images (before the validation split) and test images
 _MNIST_TRAIN, _MNIST_TEST = 60000, 10000
@@ -39,12 +40,12 @@ def check_training_memory(cfg: dict, data=None) -> None:
     dropout = kp is not None and any(k != 1 for k in (kp if isinstance(kp, list) else [kp]))
     pieces = cfg.get("pieces") or (2 if cfg.get("activation") == "maxout" else None)
     try:
-        slots = len(OPTIMIZERS.get(cfg["optimizer"]).slot_names)
+        slots = len(OPTIMIZERS.get(cfg["optimizer"]).slots)
     except (KeyError, ValueError, AttributeError):
         slots = 2
     itemsize = 8 if cfg.get("dtype") == "float64" else 4
     estimate = estimate_training(cfg["sizes"], rows, itemsize, slots, dropout, bool(cfg.get("batch_norm")), pieces,
-                                 eval_rows=min(n_eval, INFERENCE_ROWS))
+                                 eval_rows=min(n_eval, rows_that_fit(cfg["sizes"], INFERENCE_BYTES, itemsize, pieces)))
     check_fits(estimate, f"training a network of sizes {_sizes(cfg['sizes'])} (batch {rows}, {cfg['optimizer']}, "
                          f"{cfg.get('dtype', 'float32')})", remedy="use smaller layers or a smaller --batch-size")
 
