@@ -1225,9 +1225,13 @@ def test_browser_reload_mid_run_shows_the_running_runs_settings(browser, server)
         browser.refresh()
         wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1")
         tab(browser, "train")
-        values = {k: browser.find_element("name", k).get_attribute("value") for k in ("sizes", "epochs", "lr", "batch_size")}
-        assert values == {"sizes": "784,24,10", "epochs": "300", "lr": "0.0123", "batch_size": "25"}
-        assert by_id(browser, "train-stop").is_enabled()
+        expected = {"sizes": "784,24,10", "epochs": "300", "lr": "0.0123", "batch_size": "25"}
+
+        def values(d):
+            return {k: d.find_element("name", k).get_attribute("value") for k in expected}
+
+        wait(browser, lambda d: values(d) == expected and by_id(d, "train-stop").is_enabled(), 20)  # filled in async
+        assert values(browser) == expected
     finally:
         get_json(server, "/api/train/stop", b"{}")
         server.lab.runs.job.thread.join(60)
