@@ -259,3 +259,88 @@ def test_a_small_conv_net_learns_and_predicts_flat_rows():
     net.fit(X[:150], y[:150], epochs=5, batch_size=10, optimizer=SGD(0.1), seed=0, verbose=0)
     assert net.evaluate(X[150:], y[150:]).accuracy >= 0.95
     np.testing.assert_array_equal(net.predict(X[150:].reshape(50, 64)), net.predict(X[150:]))
+
+
+# ---------------------------------------------------------------------------------------------- layer lists
+from numnet.cli import main  # noqa: E402
+from numnet.model.layerspec import format_layers, parse_layers  # noqa: E402
+from numnet.runs.settings import read_toml  # noqa: E402
+
+
+def test_a_layer_list_in_text_and_its_tables():
+    specs = parse_layers("conv 20 5, pool 2, conv 40 5 stride=1 bn, avgpool 2, dropout 0.5, dense 100 sigmoid, "
+                         "dense 10")
+    assert specs[0] == {"type": "conv", "filters": 20, "kernel": 5}
+    assert specs[1] == {"type": "maxpool", "size": 2}
+    assert specs[2] == {"type": "conv", "filters": 40, "kernel": 5, "stride": 1, "batch_norm": True}
+    assert specs[4] == {"type": "dropout", "keep_prob": 0.5} and specs[5]["activation"] == "sigmoid"
+    assert parse_layers(format_layers(specs)) == specs
+    net = Network.from_layers(specs, seed=0)
+    kinds = [type(layer).__name__ for layer in net.layers]
+    assert kinds == ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "BatchNorm2D", "ReLU", "AvgPool2D", "Dropout",
+                     "Flatten", "Dense", "Sigmoid", "Dense", "Softmax"]
+    assert net.input_shape == (1, 28, 28) and net.layers[9].n_in == 40 * 4 * 4 and net.n_out == 10
+    assert "b" not in net.layers[3].params  # batch norm's β replaces the bias
+    twin = Network.from_layers(specs, seed=0)
+    assert all(np.array_equal(a, twin.arrays()[k]) for k, a in net.arrays().items())  # seeded
+
+
+@pytest.mark.parametrize("text,message", [("conv 20 5, pool 2", "last layer must be the dense"),
+                                          ("conv 20, dense 10", "needs kernel"),
+                                          ("conv 20 5 5, dense 10", "takes 2 number"),
+                                          ("blur 3, dense 10", "unknown type"),
+                                          ("dropout 1.5, dense 10", r"\(0, 1\]"),
+                                          ("pool 2, dense 10", "first layer"),
+                                          ("conv 2 5 wobbly, dense 10", "activation"),
+                                          ("conv 2 5 dilation=2, dense 10", "unknown key"),
+                                          ("conv 2 0, dense 10", ">= 1"),
+                                          ("conv 2 5,, dense 10", "empty")])
+def test_bad_layer_lists_are_one_line_errors(text, message, capsys):
+    with pytest.raises(ValueError, match=message):
+        parse_layers(text)
+    assert main(["train", "--layers", text]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("numnet: error:") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_toml_layer_tables_equal_the_text_form(tmp_path):
+    (tmp_path / "c.toml").write_text('[network]\nactivation = "sigmoid"\n\n[[network.layers]]\ntype = "conv"\n'
+                                     'filters = 20\nkernel = 5\n\n[[network.layers]]\ntype = "pool"\nsize = 2\n\n'
+                                     '[[network.layers]]\ntype = "dense"\nunits = 10\n')
+    cfg = read_toml(tmp_path / "c.toml")
+    assert cfg["layers"] == parse_layers("conv 20 5, pool 2, dense 10") and cfg["activation"] == "sigmoid"
+    (tmp_path / "bad.toml").write_text('[[network.layers]]\ntype = "conv"\nfilters = 20\n')
+    with pytest.raises(ValueError, match="needs kernel"):
+        read_toml(tmp_path / "bad.toml")
+
+
+def test_conv_models_through_the_command_line(tmp_path, capsys):
+    from numnet.images import digit_to_image
+
+    model, ckpt = tmp_path / "conv.npz", tmp_path / "ckpt"
+    common = ["--train-size", "300", "--validation-size", "100", "--seed", "1", "--lr", "0.1"]
+    assert main(["train", "--layers", "conv 4 5, pool 2, dense 16, dense 10", "--epochs", "1", *common,
+                 "--out", str(model), "--checkpoint-dir", str(ckpt)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "layers 'conv 4 5, maxpool 2, dense 16, dense 10'" in out and "test accuracy" in out
+    net = numnet.load(model)
+    assert [type(layer).__name__ for layer in net.layers][:3] == ["Conv2D", "ReLU", "MaxPool2D"]
+    assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--out", str(model)]) == 0
+    assert "resuming" in capsys.readouterr().out and len(numnet.load_checkpoint(ckpt).history) == 2
+    assert main(["evaluate", str(model)]) == 0 and "accuracy" in capsys.readouterr().out.lower()
+    _, _, (Xt, _) = numnet.load_mnist()
+    digit_to_image(Xt[0], tmp_path / "d.png", scale=3)
+    assert main(["predict", str(model), str(tmp_path / "d.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'd.png'}: ")
+    assert main(["gradcheck", "--model", str(model), "--examples", "2"]) == 0
+    assert "0.W" in capsys.readouterr().out
+    assert main(["train", "--layers", "conv 4 5, dense 10", "--keep-prob", "0.5", *common]) == 2
+    assert "put dropout and batch norm in the list" in capsys.readouterr().err
+
+
+def test_numnet_gradcheck_covers_the_conv_layers(capsys):
+    assert main(["gradcheck", "--examples", "4"]) == 0
+    out = capsys.readouterr().out
+    for row in ("conv + relu + max pool", "avg pool", "batch norm 2d"):
+        assert row in out
+    assert "all gradients agree" in out

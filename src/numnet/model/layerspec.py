@@ -43,13 +43,16 @@ def parse_layers(text: str) -> list[dict]:
         if not words:
             raise ValueError(f"layer {n + 1} of {text!r} is empty")
         kind = ALIASES.get(words[0].lower(), words[0].lower())
+        if kind not in FIELDS:
+            check_layers([{"type": kind}])  # the unknown-type error, listing the known
         spec: dict = {"type": kind}
         numbers = FIELDS.get(kind, ((), ()))[0]
         positional = 0
         for word in words[1:]:
             if "=" in word:
                 key, value = word.split("=", 1)
-                spec[key] = _number(value) if key != "activation" else value
+                spec[key] = {"true": True, "false": False}.get(value.lower(), value) if key == "batch_norm" \
+                    else value if key == "activation" else _number(value)
             elif word.lower() == "bn":
                 spec["batch_norm"] = True
             elif _is_number(word):
@@ -136,8 +139,8 @@ def format_layers(specs) -> str:
     for spec in specs:
         required, optional = FIELDS[spec["type"]]
         words = [spec["type"], *(str(spec[k]) for k in required)]
-        words += [f"{k}={str(spec[k]).lower() if isinstance(spec[k], bool) else spec[k]}" for k in optional
-                  if k in spec]
+        words += [("bn" if spec[k] else "batch_norm=false") if k == "batch_norm" else f"{k}={spec[k]}"
+                  for k in optional if k in spec]
         items.append(" ".join(words))
     return ", ".join(items)
 
