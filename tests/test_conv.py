@@ -277,12 +277,31 @@ def test_a_layer_list_in_text_and_its_tables():
     assert parse_layers(format_layers(specs)) == specs
     net = Network.from_layers(specs, seed=0)
     kinds = [type(layer).__name__ for layer in net.layers]
-    assert kinds == ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "BatchNorm2D", "ReLU", "AvgPool2D", "Dropout",
+    assert kinds == ["Conv2D", "MaxPool2D", "ReLU", "Conv2D", "BatchNorm2D", "ReLU", "AvgPool2D", "Dropout",
                      "Flatten", "Dense", "Sigmoid", "Dense", "Softmax"]
     assert net.input_shape == (1, 28, 28) and net.layers[9].n_in == 40 * 4 * 4 and net.n_out == 10
     assert "b" not in net.layers[3].params  # batch norm's β replaces the bias
     twin = Network.from_layers(specs, seed=0)
     assert all(np.array_equal(a, twin.arrays()[k]) for k, a in net.arrays().items())  # seeded
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_max_pool_before_a_monotone_activation_is_the_same_function(activation):
+    """The builder pools a conv's output before its activation (a quarter of the values to activate): outputs
+    and gradients equal the book's order conv → activation → pool."""
+    net = Network.from_layers("conv 3 3, pool 2, dense 4", (2, 8, 8), activation=activation, seed=1, dtype="float64")
+    assert [layer.name for layer in net.layers[:3]] == ["conv2d", "max_pool2d", activation]
+    book = Network([net.layers[0], net.layers[2], net.layers[1], *net.layers[3:]], net.cost)
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((6, 2, 8, 8)), rng.integers(0, 4, 6)
+    c1, g1 = net.loss_and_grads(X, y)
+    c2, g2 = book.loss_and_grads(X, y)
+    assert c1 == pytest.approx(c2, rel=1e-14)
+    for a, b in zip(g1, g2):
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-12, atol=1e-15)
+    kinds = [layer.name for layer in Network.from_layers("conv 3 3 bn, pool 2, dense 4", (2, 8, 8), seed=1).layers]
+    assert kinds[:4] == ["conv2d", "batch_norm2d", "relu", "max_pool2d"]  # γ < 0 would not commute
 
 
 @pytest.mark.parametrize("text,message", [("conv 20 5, pool 2", "last layer must be the dense"),
@@ -324,7 +343,7 @@ def test_conv_models_through_the_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "layers 'conv 4 5, maxpool 2, dense 16, dense 10'" in out and "test accuracy" in out
     net = numnet.load(model)
-    assert [type(layer).__name__ for layer in net.layers][:3] == ["Conv2D", "ReLU", "MaxPool2D"]
+    assert [type(layer).__name__ for layer in net.layers][:3] == ["Conv2D", "MaxPool2D", "ReLU"]
     assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--out", str(model)]) == 0
     assert "resuming" in capsys.readouterr().out and len(numnet.load_checkpoint(ckpt).history) == 2
     assert main(["evaluate", str(model)]) == 0 and "accuracy" in capsys.readouterr().out.lower()

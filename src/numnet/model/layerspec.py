@@ -12,7 +12,9 @@ Each entry is a table {"type": ..., ...}; in text, a comma-separated item "TYPE 
 
 A bare word is the entry's activation (`conv 20 5 sigmoid`), `bn` sets batch_norm. Hidden conv and dense layers use
 their own activation or the network's; the last entry must be the dense output layer, with the output activation
-(default: the cost's usual one). A Flatten goes in before the first dense layer that follows feature maps.
+(default: the cost's usual one). A Flatten goes in before the first dense layer that follows feature maps. A max-pool
+right after a conv layer is placed before the conv's activation when that never decreases (ReLU, sigmoid, tanh:
+max f(z) = f(max z), the same function on a quarter of the values); after batch norm (γ may be negative) it is not.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ FIELDS = {
     "dropout": (("keep_prob",), ()),
 }
 ALIASES = {"pool": "maxpool", "max_pool": "maxpool", "avg_pool": "avgpool", "fc": "dense", "conv2d": "conv"}
+#: activations that never decrease, so max-pooling their outputs equals activating the max-pooled inputs
+MONOTONE = {"sigmoid", "tanh", "relu", "leaky_relu", "elu", "identity"}
 _INTS = {"filters", "kernel", "size", "stride", "padding", "units"}
 
 
@@ -158,7 +162,10 @@ def build_layers(specs, input_shape, activation="relu", output="softmax", init="
         shape = layer.output_shape(shape)
         layers.append(layer)
 
+    pooled = set()  # max-pool entries already placed before their conv's activation
     for n, spec in enumerate(specs):
+        if n in pooled:
+            continue
         kind, last = spec["type"], n == len(specs) - 1
         act = spec.get("activation", output if last else activation)
         norm = spec.get("batch_norm", False)
@@ -170,6 +177,10 @@ def build_layers(specs, input_shape, activation="relu", output="softmax", init="
                        init=init, bias=not norm, rng=rng, dtype=dtype, **first))
             if norm:
                 add(BatchNorm2D(spec["filters"], dtype=dtype))
+            following = specs[n + 1] if n + 1 < len(specs) else {}
+            if following.get("type") == "maxpool" and not norm and make_activation(act).name in MONOTONE:
+                add(MaxPool2D(following["size"], following.get("stride")))  # max f(z) = f(max z): pool first,
+                pooled.add(n + 1)                                          # on a quarter of the values
             add(make_activation(act))
         elif kind in ("maxpool", "avgpool"):
             add((MaxPool2D if kind == "maxpool" else AvgPool2D)(spec["size"], spec.get("stride")))

@@ -229,26 +229,39 @@ class _Pool(Layer):
 
 @register
 class MaxPool2D(_Pool):
-    """The largest value of each window; backward routes dy to the window's (first) largest input."""
+    """The largest value of each window; backward routes dy to the window's first largest input (one winner per
+    window, also where inputs tie, as a ReLU's zeros do). Elementwise maxima and comparisons over the size²
+    window offsets: no copy of the windows, no argmax."""
 
     name = "max_pool2d"
 
     def forward(self, v, x, training=False, rng=None):
         xp = array_module(x)
-        oh, ow = self._out(x)
-        windows = xp.stack([x[..., r, c] for _, r, c in self._windows(oh, ow)], axis=-1)
-        arg = windows.argmax(axis=-1)[..., None]
-        return xp.take_along_axis(windows, arg, axis=-1)[..., 0], (x.shape, arg)
+        windows = self._windows(*self._out(x))
+        y = x[..., windows[0][1], windows[0][2]].copy()
+        for _, r, c in windows[1:]:
+            xp.maximum(y, x[..., r, c], out=y)
+        return y, (x, y)
 
     def backward(self, v, cache, dy, need_dx=True):
-        """A select per window offset (no scatter: CuPy has no put_along_axis), added where the offset reads."""
-        shape, arg = cache
+        """dx[window offset] += dy where that offset holds the max and no earlier offset did."""
+        x, y = cache
         xp = array_module(dy)
-        dx = xp.zeros(shape, dtype=dy.dtype)
+        dx = xp.zeros(x.shape, dtype=dy.dtype)
         zero = xp.zeros((), dtype=dy.dtype)
-        arg = arg[..., 0]
-        for t, r, c in self._windows(*dy.shape[-2:]):
-            dx[..., r, c] += xp.where(arg == t, dy, zero)
+        open_ = None  # windows whose winner is not found yet
+        tiled = self.stride == self.size  # windows do not overlap: each input is in one window, set not added
+        for _, r, c in self._windows(*dy.shape[-2:]):
+            hit = x[..., r, c] == y
+            if open_ is None:
+                open_ = ~hit
+            else:
+                hit &= open_
+                open_ &= ~hit
+            if tiled:
+                dx[..., r, c] = xp.where(hit, dy, zero)
+            else:
+                dx[..., r, c] += xp.where(hit, dy, zero)
         return dx, {}
 
 
