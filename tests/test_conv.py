@@ -363,3 +363,27 @@ def test_numnet_gradcheck_covers_the_conv_layers(capsys):
     for row in ("conv + relu + max pool", "avg pool", "batch norm 2d"):
         assert row in out
     assert "all gradients agree" in out
+
+
+def test_the_lenet_network_equals_pytorchs_in_outputs_and_gradients():
+    """numnet's conv/pool semantics are PyTorch's (Conv2d cross-correlation, MaxPool2d, C·H·W flattening): the
+    benchmark's twin network (benchmarks/speed_conv.py) computes the same outputs and weight gradients."""
+    torch = pytest.importorskip("torch")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import speed_conv
+
+    net = speed_conv.numnet_net(3).astype("float64")
+    model = speed_conv.torch_twin(torch, speed_conv.numnet_net(3)).double()
+    rng = np.random.default_rng(8)
+    X, y = rng.random((5, 1, 28, 28)), rng.integers(0, 10, 5)
+    logits = model(torch.from_numpy(X))
+    np.testing.assert_allclose(net.forward(X), torch.softmax(logits, 1).detach().numpy(), rtol=1e-5, atol=1e-6)
+    torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)).backward()
+    _, grads = net.loss_and_grads(X, y)
+    ours = [g["W"] for g in grads if "W" in g]
+    theirs = [m.weight.grad.numpy() for m in model if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a if a.ndim == 4 else a.T, b, rtol=1e-4, atol=1e-6)
