@@ -149,6 +149,9 @@ class Conv2D(Layer):
 
     def forward(self, v, x, training=False, rng=None):
         """Cache (padded x, col or None, (OH, OW)): the columns are kept when the batch is one chunk."""
+        if x.ndim != 4:
+            raise ValueError(f"Conv2D takes a batch of feature maps (n, C, H, W), got shape {x.shape} (a population "
+                             f"axis of K members is not supported by convolution layers)")
         k, s = self.kernel, self.stride
         xpad = pad_maps(x, self.padding)
         oh, ow = out_size(xpad.shape[2], k, s), out_size(xpad.shape[3], k, s)
