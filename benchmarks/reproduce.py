@@ -2,6 +2,7 @@
 
     python benchmarks/reproduce.py                                   # every recipe, seeds 1,2,3
     python benchmarks/reproduce.py --recipes nielsen-ch1,adam-100 --seeds 1 --out RESULTS.md
+    python benchmarks/reproduce.py --slow --seeds 1      # also the convolutional recipes (hours each, marked slow)
 
 Each run goes through numnet's run layer in-process, as `numnet train --recipe NAME --seed S` does:
 
@@ -271,6 +272,9 @@ def report(rows, seeds, command, moons=None, discussion=None, generated=None, re
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--recipes", help="comma-separated recipe names (default: all, from `numnet recipes --names`)")
+    p.add_argument("--slow", action="store_true",
+                   help="also run the slow recipes (convolutional networks: hours each on 2 CPU cores); a recipe "
+                        "named in --recipes always runs")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default 1,2,3)")
     p.add_argument("--out", default="RESULTS.md", help="markdown report (default RESULTS.md); rewritten after "
                                                         "every run, so a long session keeps partial results")
@@ -320,7 +324,8 @@ def main(argv=None) -> int:
             save_json(args.json, generated, command, seeds, rows, moons)
         print(f"written to {args.out} from {args.from_json}")
         return 0
-    names = [s.strip() for s in args.recipes.split(",") if s.strip()] if args.recipes else recipe_names()
+    names = ([s.strip() for s in args.recipes.split(",") if s.strip()] if args.recipes
+             else [n for n in recipe_names() if args.slow or not recipe_info(n).get("slow")])
     if not names:
         p.error("no recipes to run")
     command = this_command(argv)

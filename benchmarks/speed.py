@@ -8,6 +8,8 @@
     python benchmarks/speed.py --threads 1,2,4 --configs B,C,D --kernels     # thread scaling: each framework in
                                                      # its own process, SGD and Adam, the epoch's split
                                                      # (benchmarks/speed_threads.py)
+    python benchmarks/speed.py --lenet [--threads 1,2 --train-size N]        # the LeNet-style conv network vs
+                                                     # PyTorch CPU, and a conv epoch's peak memory (speed_conv.py)
 
 Configurations (training set: the first 50,000 MNIST training images, as in the book):
     A  [784, 30, 10]  sigmoid hidden + sigmoid output, quadratic cost ½‖y − a‖², N(0,1) init, SGD η=3.0, batch 10
@@ -638,6 +640,12 @@ def thread_scaling(args, command) -> int:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--lenet" in argv:  # the LeNet-style conv config against PyTorch CPU: benchmarks/speed_conv.py
+        sys.path.insert(0, str(HERE))
+        import speed_conv
+
+        return speed_conv.main([a for a in argv if a != "--lenet"])
     args = parse_args(argv)
     command = "python benchmarks/speed.py" + ("" if not (argv or sys.argv[1:]) else
                                               " " + shlex.join(argv if argv is not None else sys.argv[1:]))

@@ -24,7 +24,7 @@ import sys as _sys
 
 from .data import flip_labels, load_mnist, make_moons, shift_images, train_dev_split
 from .model import Evaluation, Network, gradcheck, load, load_checkpoint, numerical_gradient, transfer
-from .nn import (ACTIVATIONS, COSTS, ELU, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
+from .nn import (ACTIVATIONS, COSTS, ELU, AvgPool2D, BatchNorm2D, Conv2D, MaxPool2D, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
                  Dense, Dropout, Flatten, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
                  Sigmoid, Softmax, Standardize, Tanh)
 from .train import (OPTIMIZERS, SCHEDULES, SGD, Adam, FusedSGD, Callback, Constant, CosineDecay, EarlyStopping,
@@ -38,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Network", "load", "Evaluation", "gradcheck", "numerical_gradient", "load_mnist", "make_moons", "History", "ewa",
     "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout", "Flatten",
+    "Conv2D", "MaxPool2D", "AvgPool2D", "BatchNorm2D",
     "BatchNorm", "Maxout", "Standardize", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",
     "Optimizer", "SGD", "FusedSGD", "Momentum", "RMSprop", "Adam",
     "Schedule", "Constant", "InverseTimeDecay", "InverseSqrtDecay", "ExponentialDecay", "StepDecay", "CosineDecay", "Plateau",

@@ -43,6 +43,12 @@ def _sizes(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _layer_list(text):
+    from .model.layerspec import parse_layers
+
+    return parse_layers(text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is a UserError (one line, exit status 2) instead of usage text + SystemExit;
     subcommand parsers inherit this class."""
@@ -105,6 +111,8 @@ def _run_arguments(t, keep=None) -> None:
     n = _Only(t.add_argument_group("network"), keep)
     n.add_argument("--sizes", type=_sizes, default=S,
                    help=f"layer sizes, e.g. 784,30,10 (default {','.join(map(str, D['sizes']))})")
+    n.add_argument("--layers", type=_checked(_layer_list, "layers"), default=S,
+                   help='a layer list in place of --sizes, e.g. "conv 20 5, pool 2, dense 100, dense 10"')
     n.add_argument("--activation", type=_checked(resolve_hidden, "activation"), default=S,
                    help=f"hidden activation: {hidden}")
     n.add_argument("--pieces", type=int, default=S,
@@ -752,7 +760,8 @@ def cmd_recipes(args) -> int:
         runs = f", best of {r['published_runs']} runs" if r.get("published_runs", 1) > 1 else ""
         pub = (f" [published: {r['published']}%{runs}]" if "published" in r
                else f" [target: {r['target']}%]" if "target" in r else "")
-        print(f"{name:<20} {r.get('description', '')}{pub}")
+        slow = " (slow: hours on 2 CPU cores)" if r.get("slow") else ""
+        print(f"{name:<20} {r.get('description', '')}{pub}{slow}")
     print("\nrun one with: numnet train --recipe NAME")
     return 0
 

@@ -197,8 +197,7 @@ def test_unknown_recipe():
 
 @pytest.mark.parametrize("name", recipe_names())
 def test_every_recipe_loads_validates_and_builds(name):
-    from numnet.runs.run import build_optimizer as _optimizer, build_schedule as _schedule
-    from numnet.network import Network
+    from numnet.runs.run import build_network, build_optimizer as _optimizer, build_schedule as _schedule
 
     r = load_recipe(name)
     assert check_settings(r, name) == r
@@ -206,12 +205,12 @@ def test_every_recipe_loads_validates_and_builds(name):
         assert isinstance(r.get("description"), str) and r["description"].strip()
         assert isinstance(r["published"], (int, float)) and 0 < r["published"] <= 100
     cfg = merge(r)
+    # names that check_settings does not know (activation, cost, init, optimizer, schedule) resolve too; a
+    # layer list (convolutional recipes) builds its network
+    net = build_network({**cfg, "seed": 0})
     if cfg["data"] == "mnist":  # MNIST recipes take its 784 pixels and 10 classes
-        assert cfg["sizes"][0] == 784 and cfg["sizes"][-1] == 10
-    # names that check_settings does not know (activation, cost, init, optimizer, schedule) resolve too
-    Network.from_sizes(cfg["sizes"], activation=cfg["activation"], output=cfg["output"], cost=cfg["cost"],
-                       init=cfg["init"], seed=0, dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
-                       batch_norm=cfg["batch_norm"])
+        assert net.n_in == 784 and net.n_out == 10
+        assert cfg["layers"] is not None or (cfg["sizes"][0] == 784 and cfg["sizes"][-1] == 10)
     _optimizer(cfg)
     _schedule(cfg)
 

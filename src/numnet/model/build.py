@@ -95,6 +95,21 @@ class Building:
                 layers.append(make_activation(output))
         return cls(layers, cost)
 
+    @classmethod
+    def from_layers(cls, layers, input_shape=(1, 28, 28), activation="relu", output=None, cost="log_likelihood",
+                    init="he", seed=None, dtype="float32"):
+        """A network from a layer list: `Network.from_layers("conv 20 5, pool 2, dense 100, dense 10")` or the
+        same as tables ([{"type": "conv", "filters": 20, "kernel": 5}, ...]; see model/layerspec.py) on
+        per-example inputs `input_shape` (MNIST images: (1, 28, 28); flat rows are reshaped for it). Hidden conv
+        and dense layers use `activation` unless they name their own; the output activation is `output` (None:
+        the cost's usual one)."""
+        from .layerspec import build_layers
+
+        cost = make_cost(cost)
+        shape = tuple(positive_int(d, "input_shape") for d in np.atleast_1d(input_shape).tolist())
+        return cls(build_layers(layers, shape, activation, output or cost.outputs[0], init, seed,
+                                check_dtype(dtype)), cost)
+
     def standardize(self, X) -> "Network":
         """Fit input standardization x̂ = (x − μ)/σ on X (the training data only): refits the first layer when it
         is a Standardize, else inserts one; saved with the model, so evaluate and predict apply it."""

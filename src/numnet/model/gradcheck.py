@@ -129,7 +129,8 @@ def gradcheck(net: Network, X, y, eps=1e-5, l2=0.0, n_train=None, max_checks=50,
 
 def gradcheck_combinations(sizes=(6, 5, 4, 3), examples=8, seed=0) -> list[tuple[str, float]]:
     """(description, max relative error) for every registered hidden activation with every cost and each of
-    the outputs it is used with, plus dropout + L2, batch norm and maxout: what `numnet gradcheck` prints."""
+    the outputs it is used with, plus dropout + L2, batch norm, maxout and the convolutional layers
+    (`conv_combinations`): what `numnet gradcheck` prints."""
     from ..nn.costs import COSTS
     from ..nn.layers import ACTIVATIONS
 
@@ -147,5 +148,26 @@ def gradcheck_combinations(sizes=(6, 5, 4, 3), examples=8, seed=0) -> list[tuple
                       ("relu + batch norm", {"activation": "relu", "batch_norm": True}),
                       ("maxout (3 pieces)", {"activation": "maxout", "pieces": 3})):
         net = Network.from_sizes(list(sizes), cost="log_likelihood", seed=seed, **kw)
+        rows.append((label, gradcheck(net, X, y, l2=0.5, n_train=100, seed=seed).max_error))
+    return rows + conv_combinations(examples, sizes[-1], seed)
+
+
+#: small convolutional networks `numnet gradcheck` checks on 2×6×6 inputs (layer lists: see model/layerspec.py)
+CONV_CHECKS = (("conv + relu + max pool + dropout", "conv 3 3, pool 2, dropout 0.8, dense {k}", "relu"),
+               ("conv (stride 2, padding 1) + sigmoid + avg pool", "conv 3 3 stride=2 padding=1, avgpool 2, dense {k}",
+                "sigmoid"),
+               ("two conv + batch norm 2d + overlapping max pool", "conv 3 3 bn, pool 2 stride=1, conv 2 2, dense {k}",
+                "tanh"))
+
+
+def conv_combinations(examples=8, classes=3, seed=0) -> list[tuple[str, float]]:
+    """(description, max relative error) for the convolution, pooling and per-channel batch-norm layers."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((examples, 2, 6, 6))
+    y = rng.integers(0, classes, examples)
+    rows = []
+    for label, spec, activation in CONV_CHECKS:
+        net = Network.from_layers(spec.format(k=classes), (2, 6, 6), activation=activation, seed=seed,
+                                  dtype="float64")
         rows.append((label, gradcheck(net, X, y, l2=0.5, n_train=100, seed=seed).max_error))
     return rows

@@ -421,7 +421,8 @@ class BatchNorm(Layer):
             xc = x - rows(mu, x)
         inv_std = rows(1 / array_module(x).sqrt(var + self.eps), x)
         xhat = xc * inv_std
-        return xhat * rows(v["gamma"], x) + rows(v["beta"], x), (xhat, inv_std, bool(training), updates)
+        batch_stats = bool(training and self.trainable)  # a frozen layer normalises by its running averages
+        return xhat * rows(v["gamma"], x) + rows(v["beta"], x), (xhat, inv_std, batch_stats, updates)
 
     def updates(self, cache):
         return cache[3] or {}

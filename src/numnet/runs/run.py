@@ -35,7 +35,7 @@ from .guards import GuardError, check_training_memory, clear_checkpoint, run_gua
 DEFAULT_MODEL = "numnet-model.npz"
 #: files atomically written into a checkpoint folder, whose leftover temporaries --resume removes
 STALE_NAMES = (CHECKPOINT_FILE, "history.json", RUN_FILE)
-NETWORK_KEYS = ("sizes", "activation", "output", "cost", "init", "init_std", "bias_init", "batch_norm", "pieces",
+NETWORK_KEYS = ("sizes", "layers", "activation", "output", "cost", "init", "init_std", "bias_init", "batch_norm", "pieces",
                 "standardize", "dtype")
 
 
@@ -139,9 +139,24 @@ def build_network(cfg) -> Network:
         if cfg.get(key) is not None:
             raise RunError(f"--{key.replace('_', '-')} needs --init-from MODEL (a pretrained model to start from)")
     init = cfg["init"] if cfg["init_std"] is None else {"name": cfg["init"], "std": cfg["init_std"]}
+    if cfg.get("layers"):
+        return layered_network(cfg, init)
     return Network.from_sizes(cfg["sizes"], activation=cfg["activation"], output=cfg["output"], cost=cfg["cost"],
                               init=init, seed=cfg["seed"], dtype=cfg["dtype"], keep_prob=cfg["keep_prob"],
                               batch_norm=cfg["batch_norm"], pieces=cfg["pieces"], bias_init=cfg["bias_init"])
+
+
+def layered_network(cfg, init) -> Network:
+    """The network of a layer list (`layers`) on MNIST's 1×28×28 images; dropout and batch norm are entries
+    of the list, so the flags that add them to a sizes network are refused rather than ignored."""
+    given = [k for k in ("keep_prob", "batch_norm", "pieces", "bias_init") if cfg.get(k) not in (None, False)]
+    if given:
+        raise RunError(f"with a layer list, put dropout and batch norm in the list ('dropout 0.5', 'dense 100 bn'); "
+                       f"drop {', '.join('--' + k.replace('_', '-') for k in given)}")
+    if cfg.get("data") == "random_regression":
+        raise RunError("a layer list builds an image network; the random regression data takes --sizes")
+    return Network.from_layers(cfg["layers"], (1, 28, 28), activation=cfg["activation"], output=cfg["output"],
+                               cost=cfg["cost"], init=init, seed=cfg["seed"], dtype=cfg["dtype"])
 
 
 def transferred_network(cfg) -> Network:
@@ -457,7 +472,13 @@ def _header(cfg, recipe, net, optimizer) -> str:
     schedule = str(cfg.get("schedule") or "constant")
     if schedule != "constant":
         extras.append(f"{schedule} schedule")
-    return (f"numnet train{' --recipe ' + recipe if recipe else ''}: sizes {net.sizes}, "
+    if cfg.get("layers"):
+        from ..model.layerspec import format_layers
+
+        shape = f"layers {format_layers(cfg['layers'])!r}"
+    else:
+        shape = f"sizes {net.sizes}"
+    return (f"numnet train{' --recipe ' + recipe if recipe else ''}: {shape}, "
             f"{hidden} hidden, cost {net.cost.name}, {optimizer!r}, batch {cfg['batch_size']}, "
             f"{epochs} epoch{'' if epochs == 1 else 's'}, l2 {cfg['l2']:g}, "
             + "".join(f"{x}, " for x in extras) + f"seed {cfg['seed']}" + (f"\n  {desc}" if desc else ""))

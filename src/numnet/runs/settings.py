@@ -5,6 +5,8 @@ an error naming the key, not a silently ignored setting.
 Settings are flat keys (`lr = 0.01`); a TOML file may also group them in tables:
 
     [network]    sizes = [784, 100, 10]   activation = "relu"
+    [network]    layers = "conv 20 5, pool 2, dense 100, dense 10"   (or [[network.layers]] tables: see
+                 model/layerspec.py; a layer list takes the place of sizes)
     [optimizer]  name = "adam"   lr = 0.001   beta1 = 0.9
     [schedule]   name = "plateau"   patience = 3
     [training]   epochs = 10   batch_size = 128   l2 = 1.0
@@ -33,6 +35,9 @@ else:  # pragma: no cover
 # `numnet train --recipe best` is the most accurate run. lr None: the optimizer's own default rate.
 DEFAULTS = {
     "sizes": [784, 256, 10],
+    # a layer list (convolutional networks): "conv 20 5, pool 2, dense 100, dense 10" or a list of tables; when
+    # given it replaces sizes (MNIST rows are fed as 1×28×28 images)
+    "layers": None,
     "activation": "relu",
     "output": None,
     "cost": "log_likelihood",
@@ -87,8 +92,10 @@ DEFAULTS = {
 
 # keys a recipe may carry that are descriptions, not settings; published_runs: the published figure is the
 # best of that many runs (Nielsen's chapter 1 reports best-of-three runs); target / target_note: the accuracy
-# numnet's own recipes (source "numnet") aim for, which nobody published
-INFO_KEYS = ("description", "published", "published_note", "published_runs", "target", "target_note", "source")
+# numnet's own recipes (source "numnet") aim for, which nobody published; slow: hours on 2 CPU cores
+# (convolutional networks: benchmarks/reproduce.py runs them only when asked)
+INFO_KEYS = ("description", "published", "published_note", "published_runs", "target", "target_note", "source",
+             "slow")
 
 AUGMENTS = ("none", "shift", "affine", "expand")
 #: where a run's data comes from: the bundled MNIST, or the activation notes' random regression problem
@@ -194,6 +201,13 @@ def check_settings(cfg: dict, source: str) -> dict:
                 isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes):
             raise ValueError(f"{source}: sizes must be a list of at least two positive integers, got {sizes!r}")
         out["sizes"] = sizes
+    if out.get("layers") is not None:
+        from ..model.layerspec import check_layers
+
+        try:
+            out["layers"] = check_layers(out["layers"])
+        except ValueError as e:
+            raise ValueError(f"{source}: layers: {e}") from None
     for key in ("epochs", "batch_size", "train_size", "early_stopping", "step", "lr_patience", "replace_head",
                 "fine_tune_epochs", "train_dev_size", "threads"):
         v = out.get(key)
