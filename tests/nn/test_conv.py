@@ -365,6 +365,7 @@ def test_numnet_gradcheck_covers_the_conv_layers(capsys):
     assert "all gradients agree" in out
 
 
+@pytest.mark.slow  # needs PyTorch (benchmarks only: `pip install torch`), which the default test run does not install
 def test_the_lenet_network_equals_pytorchs_in_outputs_and_gradients():
     """numnet's conv/pool semantics are PyTorch's (Conv2d cross-correlation, MaxPool2d, C·H·W flattening): the
     benchmark's twin network (benchmarks/speed_conv.py) computes the same outputs and weight gradients."""
@@ -372,7 +373,7 @@ def test_the_lenet_network_equals_pytorchs_in_outputs_and_gradients():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import speed_conv
 
     net = speed_conv.numnet_net(3).astype("float64")
