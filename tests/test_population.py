@@ -240,3 +240,27 @@ def test_a_population_that_does_not_fit_the_memory_budget_is_refused_with_the_la
     assert memory.parse_size("1.5G") == 3 << 29 and memory.parse_size("2048") == 2048
     with pytest.raises(ValueError, match="positive size"):
         memory.parse_size("lots")
+
+
+def test_numnet_train_ensemble_saves_one_model_and_evaluate_reports_it_and_each_member(tmp_path, capsys):
+    from numnet.cli import main
+
+    out = tmp_path / "ens.npz"
+    assert main(["train", "--ensemble", "3", "--sizes", "784,12,10", "--train-size", "300", "--validation-size",
+                 "100", "--epochs", "1", "--seed", "5", "--quiet", "--out", str(out)]) == 0
+    assert "ensemble of 3: test accuracy" in capsys.readouterr().out
+    ens = numnet.load(out)
+    assert isinstance(ens, numnet.Ensemble) and ens.members == 3
+    (X, y), _, (Xt, yt) = numnet.load_mnist(validation_size=100)
+    alone = Network.from_sizes([784, 12, 10], activation="relu", cost="log_likelihood", init="he", seed=6)  # member 1: seed 5+1
+    alone.fit(X[:300], y[:300], epochs=1, batch_size=64, optimizer=SGD(0.2), seed=5)
+    np.testing.assert_allclose(ens.member(1).predict_proba(Xt[:50]), alone.predict_proba(Xt[:50]), rtol=1e-4,
+                               atol=1e-6)
+    assert main(["evaluate", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "test: ensemble accuracy" in text and "member 2: accuracy" in text
+    assert main(["train", "--ensemble", "2", "--early-stopping", "2", "--quiet"]) == 2
+    assert "--ensemble does not take --early-stopping" in capsys.readouterr().err
+    assert main(["train", "--ensemble", "100000", "--sizes", "784,300,10", "--memory", "1G", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the largest that fits is" in err and "budget of 1.0 GiB" in err
