@@ -40,7 +40,7 @@ GEMM_MIN_SIZE = 1 << 16
 def _checked(value, what, check):
     """A hyperparameter: a number checked by `check`, or (populations) a 1-D sequence of such numbers."""
     if isinstance(value, (list, tuple)) or (is_array(value) and np.ndim(value) == 1):
-        values = np.asarray(to_host(value), dtype=np.float64)
+        values = np.array(to_host(value), dtype=np.float64)  # a copy: `h` keeps what it made from it
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"{what} must be a number or a non-empty list of numbers, got {value!r}")
         for v in values:
@@ -142,8 +142,17 @@ class Optimizer:
             return value
         if value.shape[0] != p.shape[0]:
             raise ValueError(f"{name} has {value.shape[0]} values but the parameters have {p.shape[0]} members")
+        # kept while the setting is the same array (setting it anew makes a new one), so a device receives a
+        # population's values once, not every step
+        cache = self.__dict__.setdefault("_h_cache", {})
+        key = (name, p.ndim, p.dtype, device_of(p))
+        hit = cache.get(key)
+        if hit is not None and hit[0] is value:
+            return hit[1]
         out = value.astype(p.dtype).reshape((-1,) + (1,) * (p.ndim - 1))
-        return out if device_of(p) == "cpu" else to_device(out, device_of(p))
+        out = out if key[3] == "cpu" else to_device(out, key[3])
+        cache[key] = (value, out)
+        return out
 
     # ---------------------------------------------------------------- description and files
     def config(self) -> dict:
