@@ -264,3 +264,25 @@ def test_numnet_train_ensemble_saves_one_model_and_evaluate_reports_it_and_each_
     assert main(["train", "--ensemble", "100000", "--sizes", "784,300,10", "--memory", "1G", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the largest that fits is" in err and "budget of 1.0 GiB" in err
+
+
+def test_the_progress_bar_shows_a_population_s_best_batch_cost():
+    X, y = data()
+    pop = Population.from_sizes([12, 8, 3], k=3, activation="relu", cost="log_likelihood")
+    hist = pop.fit(X, y, epochs=1, optimizer=SGD(RATES), seed=0, verbose=2, progress=True)
+    assert len(hist[0]) == 1
+
+
+def test_fused_sgd_steps_large_members_as_one_gemm_each_equal_to_their_runs_alone():
+    """Members of [80, 64] weights (5120 ≥ GEMM_MIN_MEMBER_SIZE) take the per-member gemm path."""
+    from numnet.train import optimizers
+
+    assert 80 * 64 >= optimizers.GEMM_MIN_MEMBER_SIZE
+    X, y = np.random.default_rng(1).standard_normal((120, 80)), np.arange(120) % 3
+    pop = Population.from_sizes([80, 64, 3], seeds=SEEDS, activation="relu", cost="log_likelihood", dtype="float64")
+    pop.fit(X, y, epochs=2, batch_size=10, optimizer=FusedSGD(RATES), l2=[0.5, 0.0, 2.0], seed=3)
+    for i, seed in enumerate(SEEDS):
+        net = Network.from_sizes([80, 64, 3], seed=seed, activation="relu", cost="log_likelihood", dtype="float64")
+        net.fit(X, y, epochs=2, batch_size=10, optimizer=SGD(RATES[i]), l2=[0.5, 0.0, 2.0][i], seed=3)
+        for k, v in net.arrays().items():
+            np.testing.assert_allclose(pop.member(i).arrays()[k], v, rtol=1e-10, atol=1e-12)

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from ..utils.backend import array_module
 from ..utils.checks import number, positive_int
 from .checkpoints import save_checkpoint
 from .progress import EpochProgress
@@ -310,6 +311,8 @@ class ProgressBar(Callback):
         self._bar = EpochProgress(trainer.n_train, epoch, trainer.epochs, enabled=self.enabled)
 
     def on_batch_end(self, trainer, batch, cost):
+        if getattr(cost, "ndim", 0):  # a population's K costs: the bar shows the best member's
+            cost = array_module(cost).nanmin(cost)
         self._bar.update(min(trainer.batch_size, trainer.n_train - (batch - 1) * trainer.batch_size), cost)
 
     def on_epoch_end(self, trainer, epoch, logs):

@@ -35,6 +35,10 @@ register = OPTIMIZERS.register
 #: weights with fewer entries take FusedSGD's step without gemm: they fit in cache, so folding saves no memory
 #: traffic, and the ctypes call costs more than it saves (measured: a 100×10 layer at batch 128, 10 µs against 6)
 GEMM_MIN_SIZE = 1 << 16
+#: a population's members with at least this many weights each take FusedSGD's step as one gemm per member
+#: (measured: [784, 30] members, K = 128, batch 10: 2.5 ms against 3.4 for NumPy's product and subtraction;
+#: [30, 10] members: 0.7 ms against 0.03)
+GEMM_MIN_MEMBER_SIZE = 1 << 12
 
 
 def _checked(value, what, check):
@@ -240,6 +244,8 @@ class FusedSGD(SGD):
         """W ← keep·W − α·a·b with keep = 1 − α·decay: one gemm where NumPy's BLAS takes W, else NumPy."""
         lr = self.h("lr", W)
         keep = 1.0 - lr * g.decay
+        if np.ndim(lr) and W.ndim == 3:
+            return self._fused_members(W, g, lr, keep)
         gemm = gemm_for(W, g.a, g.b) if W.size >= GEMM_MIN_SIZE and np.ndim(lr) == 0 else None
         if gemm is not None:
             gemm(-lr, g.a, g.b, keep, W)
@@ -249,6 +255,23 @@ class FusedSGD(SGD):
         if np.any(keep != 1.0):
             W *= keep
         W -= step
+
+
+    @staticmethod
+    def _fused_members(W, g, lr, keep):
+        """A population (W of shape (K, n_in, n_out), K rates): α folded into the small Δ (K, n, n_out) first,
+        then per member one gemm accumulating into W[k] (W[k] ← keep_k·W[k] − a·(α_k·Δ_k)) where NumPy's BLAS
+        takes it and members are large enough to pay for a call each; else W ← keep·W − a @ (α·Δ)."""
+        b = g.b * lr
+        gemm = gemm_for(W[0], g.a, b[0]) if W[0].size >= GEMM_MIN_MEMBER_SIZE and g.a.ndim == 2 else None
+        if gemm is not None:
+            keeps = np.broadcast_to(keep, (len(W), 1, 1)).reshape(-1).tolist()
+            for k, c in enumerate(keeps):
+                gemm(-1.0, g.a, b[k], c, W[k])
+            return
+        if np.any(keep != 1.0):
+            W *= keep
+        W -= g.a @ b
 
 
 @register
