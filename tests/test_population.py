@@ -116,11 +116,17 @@ def strict():
     B.unregister_backend(strict_xp.NAME)
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam"])
+@pytest.mark.parametrize("name", ["sgd", "fused_sgd", "adam"])
 def test_on_the_strict_device_each_member_equals_its_run_alone(strict, name):
-    pop, hist, alone = train_both(dict(RELU, keep_prob=0.8), name, l2=[0.1, 0.2, 0.0], device=strict)
+    strict_xp.SYNCS.reset()
+    pop, hist, alone = train_both(dict(RELU, keep_prob=0.8), name, l2=[0.1, 0.2, 0.0], device=strict, epochs=2)
+    syncs = strict_xp.SYNCS.total  # the population's run and its members' runs alone
     assert pop.device == strict and isinstance(pop.param_arrays()[0], strict_xp.StrictArray)
     assert_members_equal(pop, hist, alone)
+    strict_xp.SYNCS.reset()
+    X, y = data()
+    pop.fit(X[:200], y[:200], epochs=2, batch_size=10, optimizer=SGD(RATES), seed=1)
+    assert strict_xp.SYNCS.total <= 12 < syncs  # no host read per batch (40 batches): a few per epoch
 
 
 def test_a_diverging_member_stops_alone_where_its_run_alone_stops():
