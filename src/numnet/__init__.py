@@ -23,7 +23,7 @@ docs/architecture.md explains the design and what to touch to add a part.
 import sys as _sys
 
 from .data import flip_labels, load_mnist, make_moons, shift_images, train_dev_split
-from .model import Evaluation, Network, gradcheck, load, load_checkpoint, numerical_gradient, transfer
+from .model import Ensemble, Evaluation, Network, Population, gradcheck, load, load_checkpoint, numerical_gradient, transfer
 from .nn import (ACTIVATIONS, COSTS, ELU, AvgPool2D, BatchNorm2D, Conv2D, MaxPool2D, INITIALIZERS, LAYERS, Activation, BatchNorm, Cost, CrossEntropyCost,
                  Dense, Dropout, Flatten, Identity, Layer, LeakyReLU, LogLikelihoodCost, Maxout, QuadraticCost, ReLU,
                  Sigmoid, Softmax, Standardize, Tanh)
@@ -36,7 +36,7 @@ from .report.labels import label_issues
 __version__ = "0.1.0"
 
 __all__ = [
-    "Network", "load", "Evaluation", "gradcheck", "numerical_gradient", "load_mnist", "make_moons", "History", "ewa",
+    "Network", "Population", "Ensemble", "load", "Evaluation", "gradcheck", "numerical_gradient", "load_mnist", "make_moons", "History", "ewa",
     "Layer", "Activation", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softmax", "Identity", "Dropout", "Flatten",
     "Conv2D", "MaxPool2D", "AvgPool2D", "BatchNorm2D",
     "BatchNorm", "Maxout", "Standardize", "Cost", "QuadraticCost", "CrossEntropyCost", "LogLikelihoodCost",

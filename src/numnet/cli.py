@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plot", metavar="DIR", help="write learning-curve PNGs to DIR")
     g.add_argument("--json-summary", metavar="PATH", help="write a JSON summary of the run (for scripts)")
     g.add_argument("--quiet", action="store_true", help="print only the final result")
+    g.add_argument("--ensemble", type=int, metavar="K", help="train K networks at once (weight seeds S..S+K-1, "
+                   "one batch order) and save one model whose predictions average theirs")
+    g.add_argument("--memory", metavar="SIZE", help="memory budget of --ensemble (e.g. 4G; default: half the free "
+                   "memory): a K that does not fit is refused with the largest that does")
     _run_arguments(t)
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model on MNIST, with error analysis")
@@ -392,6 +396,8 @@ def cmd_train(args) -> int:
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     if args.quiet:  # numerical RuntimeWarnings are noise under --quiet (divergence is an error of its own)
         warnings.simplefilter("ignore", RuntimeWarning)
+    if args.ensemble is not None or args.memory is not None:
+        return _train_ensemble(args, given, log)
     out = args.out or (resumed_out(args.resume, DEFAULT_MODEL) if args.resume else DEFAULT_MODEL)
     try:
         with _sigterm_as_interrupt() as received:
@@ -416,6 +422,33 @@ def cmd_train(args) -> int:
         log("the most accurate recipe (about 99.1% test accuracy, about 4 minutes on 2 cores): "
             "numnet train --recipe best")
     return 0
+
+
+def _train_ensemble(args, given, log) -> int:
+    """`numnet train --ensemble K`: the members at once, one model file; the ensemble's and each member's test."""
+    from .runs.ensemble import run_ensemble
+
+    if args.ensemble is None or args.ensemble < 1:
+        raise UserError("--ensemble K needs a positive number of members" if args.ensemble is not None
+                        else "--memory applies to --ensemble K")
+    for flag, value in (("--resume", args.resume), ("--checkpoint-dir", args.checkpoint_dir),
+                        ("--history", args.history), ("--plot", args.plot), ("--json-summary", args.json_summary)):
+        if value:
+            raise UserError(f"--ensemble does not take {flag} yet")
+    r = run_ensemble(args.ensemble, args.recipe, args.config, given, out=args.out or DEFAULT_MODEL,
+                     memory=args.memory, verbose=0 if args.quiet else 1, log=log)
+    for i, reason in sorted(r.histories.stopped.items()):
+        log(f"member {i} stopped: {reason}")
+    log(_member_lines(r.members))
+    print(f"ensemble of {args.ensemble}: test accuracy {100 * r.test.accuracy:.2f}% (cost {r.test.cost:.4f}) in "
+          f"{r.seconds:.1f}s; model saved to {r.paths['model']}", flush=True)
+    return 0
+
+
+def _member_lines(evaluations) -> str:
+    """One line per member of an ensemble: accuracy and cost."""
+    return "\n".join(f"  member {i}: accuracy {100 * e.accuracy:.2f}%, cost {e.cost:.4f}"
+                     for i, e in enumerate(evaluations))
 
 
 def _diagnosis(r, log) -> None:
@@ -496,7 +529,10 @@ def cmd_evaluate(args) -> int:
         return 0
     X, y, name = _data_for(net, args.split, args.data)
     ev = net.evaluate(X, y)
-    print(f"{name}: accuracy {100 * ev.accuracy:.2f}% ({round(ev.accuracy * len(X))}/{len(X)}), cost {ev.cost:.4f}")
+    print(f"{name}: {'ensemble ' if hasattr(net, 'members') else ''}accuracy {100 * ev.accuracy:.2f}% "
+          f"({round(ev.accuracy * len(X))}/{len(X)}), cost {ev.cost:.4f}")
+    if hasattr(net, "members"):  # an ensemble file: each member too
+        print(_member_lines(net.evaluate_members(X, y)))
     C = confusion_matrix(y, net.predict(X), classes=max(net.n_out, 2))
     print(format_class_report(class_report(C)))
     if args.confusion:

@@ -192,7 +192,8 @@ class Network(Building, Inputs, Evaluating, Persistence):
         if isinstance(cost, float) and not math.isfinite(cost):  # on a device: checked later, without waiting
             return cost, None
         per_layer = self.backward_pass(a, Y, tape)
-        scale = l2 / (n_train or X.shape[-len(self.input_shape) - 1]) if l2 else 0.0
+        n = n_train or X.shape[-len(self.input_shape) - 1]
+        scale = self._l2_scale(l2, n) if np.ndim(l2) else (l2 / n if l2 else 0.0)
         grads = []
         for layer, g in zip(self.layers, per_layer):
             if not layer.trainable:
@@ -200,14 +201,27 @@ class Network(Building, Inputs, Evaluating, Persistence):
             for k, p in layer.params.items():
                 d = g[k]
                 decay = scale if k in layer.decay else 0.0
+                if np.ndim(decay):  # one value per member: (K, 1, …) against the member axis of p
+                    decay = decay.reshape((-1,) + (1,) * (p.ndim - 1))
                 if isinstance(d, Product):
                     d.decay, d.param = decay, p
                     if not lazy:
                         d = d.value(None if out is None else out[len(grads)])
-                elif decay:
+                elif np.ndim(decay) or decay:
                     d += decay * p
                 grads.append(d)
         return cost, grads
+
+    def _l2_scale(self, l2, n):
+        """A population's per-member L2 (K values) as λ/n: a (K,) array of the network's dtype on its device,
+        rounded as one network's float λ/n is (computed in float64, then cast); 0.0 when every λ is 0. Kept
+        between steps (the same λ and n every batch), so a device receives it once."""
+        key = (tuple(float(v) for v in to_host(l2)), n)
+        cached = getattr(self, "_l2_cache", None)
+        if cached is None or cached[0] != key:
+            values = np.asarray(key[0], dtype=np.float64) / n
+            self._l2_cache = cached = (key, self._placed(values.astype(self.dtype)) if values.any() else 0.0)
+        return cached[1]
 
     def loss_and_grads(self, X, y, l2=0.0, n_train=None, training=True, rng=None):
         """(cost of one batch with the L2 term, gradients): `grads[i][name]` is ∂C/∂ of `layers[i].params[name]`

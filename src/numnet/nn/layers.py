@@ -49,7 +49,8 @@ def rows(v, x):
 class Product:
     """A weight gradient left as the product a @ b, evaluated by whoever consumes it: materialised into a
     gradient array (`value`), or folded into an optimizer's step (FusedSGD: one gemm accumulating into W).
-    `decay` is L2's (λ/n) on this parameter: the gradient is a @ b + decay·param."""
+    `decay` is L2's (λ/n) on this parameter: the gradient is a @ b + decay·param (a population's decay is one
+    value per member, shaped (K, 1, …) to broadcast against the parameter)."""
 
     __slots__ = ("a", "b", "decay", "param")
 
@@ -59,7 +60,7 @@ class Product:
     def value(self, out=None):
         """a @ b (+ decay·param), written into `out` when given (shaped like the parameter)."""
         g = array_module(self.b).matmul(self.a, self.b, out=out)
-        if self.decay:
+        if np.ndim(self.decay) or self.decay:
             g += self.decay * self.param
         return g
 

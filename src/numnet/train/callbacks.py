@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from ..utils.backend import array_module
 from ..utils.checks import number, positive_int
 from .checkpoints import save_checkpoint
 from .progress import EpochProgress
@@ -37,12 +38,18 @@ class TrainingDiverged(ValueError):
 DIVERGENCE_FACTOR = 1e3
 
 
-def divergence_hint(trainer) -> str:
-    """The setting most likely to blame for a diverging run: the initialisation when the cost was never finite
-    (the first mini-batch, before any update, overflowed: a huge init_std or bias_init, a tiny keep_prob), L2
-    when its weight decay alone overshoots (lr·λ/n ≥ 1 flips the weights' sign every step), otherwise the
-    learning rate."""
-    lr, l2, n = trainer.optimizer.lr, trainer.l2, max(trainer.n_train, 1)
+def _of_member(value, member):
+    """A setting as one number: member `member`'s of K values, or the number itself."""
+    return float(value[member]) if member is not None and np.ndim(value) else value
+
+
+def divergence_hint(trainer, member=None) -> str:
+    """The setting most likely to blame for a diverging run (of a population's `member`): the initialisation when
+    the cost was never finite (the first mini-batch, before any update, overflowed: a huge init_std or bias_init,
+    a tiny keep_prob), L2 when its weight decay alone overshoots (lr·λ/n ≥ 1 flips the weights' sign every
+    step), otherwise the learning rate."""
+    lr, l2 = _of_member(trainer.optimizer.lr, member), _of_member(trainer.l2, member)
+    n = max(trainer.n_train, 1)
     if getattr(trainer, "first_cost", 0) is None and getattr(trainer, "epoch", 1) <= 1:
         return ("the cost was not finite from the first mini-batch, before training changed anything: the initial "
                 "weights or biases (init_std, bias_init), a tiny dropout keep_prob or the inputs overflow")
@@ -122,13 +129,17 @@ class Monitor(Callback):
                 total, correct = net.measure(X, Y, labels)
                 cost, acc = total / len(X) + penalty, correct / len(X)
             logs[f"{prefix}_cost"], logs[f"{prefix}_accuracy"] = cost, acc
-        if not all(math.isfinite(logs[k]) for k in ("train_cost", "val_cost") if logs[k] is not None):
-            raise TrainingDiverged(f"training diverged: the monitored cost is not finite after epoch {epoch} "
-                                   f"({divergence_hint(trainer)})")
+        finite = np.logical_and.reduce([np.isfinite(logs[k]) for k in ("train_cost", "val_cost")
+                                        if logs[k] is not None] or [True])
+        for member in ([None] if np.ndim(finite) == 0 else np.flatnonzero(~finite & trainer.active)):
+            if member is not None or not finite:  # a population: the member stops alone; a network: the run
+                trainer.diverge(f"training diverged: the monitored cost is not finite after epoch {epoch} "
+                                f"({divergence_hint(trainer, member)})", member)
         logs["lr"] = trainer.optimizer.lr
         if self.validation is not None and self.validation[2] is None and net.n_out > 1:
             # multi-task or multi-label targets (no class labels): each output unit's accuracy on its labelled examples
-            logs["val_task_accuracy"] = [float(v) for v in net.task_accuracy(*self.validation[:2])]
+            logs["val_task_accuracy"] = np.asarray(net.task_accuracy(*self.validation[:2]), dtype=float).tolist()
+        return getattr(trainer, "all_stopped", False)
 
 
 class RecordHistory(Callback):
@@ -152,8 +163,10 @@ class LearningRateSchedule(Callback):
         return self.schedule.stopped
 
     def on_epoch_begin(self, trainer, epoch):
-        lr = self.schedule.lr(epoch - 1, self.lr0)
-        trainer.optimizer.lr = float(lr) if np.ndim(lr) == 0 else lr  # a population's rates stay K values
+        if np.ndim(self.lr0):  # a population's rates stay K values, each scheduled as its member's alone
+            trainer.optimizer.lr = np.array([self.schedule.lr(epoch - 1, float(v)) for v in self.lr0])
+        else:
+            trainer.optimizer.lr = float(self.schedule.lr(epoch - 1, self.lr0))
 
     def on_epoch_end(self, trainer, epoch, logs):
         if logs.get("val_accuracy") is not None:
@@ -275,6 +288,9 @@ class ConsoleLog(Callback):
             if isinstance(cb, ProgressBar):
                 drawn = cb.finish() or drawn
         parts = [f"epoch {epoch}/{trainer.epochs}"]
+        if getattr(trainer, "members", None) is not None:
+            trainer.log("  ".join(parts + self._members(trainer, logs)))
+            return
         if drawn:
             done = min(len(trainer.batch_costs) * trainer.batch_size, trainer.n_train)
             full = round(self.BAR_WIDTH * done / trainer.n_train)
@@ -291,6 +307,22 @@ class ConsoleLog(Callback):
             parts.append(f"val_accuracy {_fmt(logs['val_accuracy'], True)}")
         parts.append(f"lr {trainer.optimizer.lr:.4g}")
         trainer.log("  ".join(parts))
+
+    def _members(self, trainer, logs) -> list[str]:
+        """A population's epoch: members still training, the best running member's metrics, the time."""
+        active = trainer.active
+        parts = [f"{int(active.sum())}/{len(active)} members training"]
+        key = "val_accuracy" if logs.get("val_accuracy") is not None else "train_accuracy"
+        if logs.get(key) is not None and active.any():
+            acc = np.where(active, logs[key], -np.inf)
+            best = int(np.argmax(acc))
+            parts.append(f"best {key.replace('_', ' ')} {_fmt(acc[best], True)} (member {best}), "
+                         f"median {_fmt(float(np.median(np.asarray(logs[key])[active])), True)}")
+        parts.append(f"{time.perf_counter() - trainer.epoch_started:.1f}s")
+        for i in sorted(set(trainer.history.stopped) - getattr(self, "reported", set())):
+            parts.append(f"\n  member {i} stopped: {trainer.history.stopped[i]}")
+        self.reported = set(trainer.history.stopped)
+        return parts
 
     def on_train_end(self, trainer):
         if trainer.stop_reason and trainer.error is None:
@@ -311,6 +343,8 @@ class ProgressBar(Callback):
         self._bar = EpochProgress(trainer.n_train, epoch, trainer.epochs, enabled=self.enabled)
 
     def on_batch_end(self, trainer, batch, cost):
+        if getattr(cost, "ndim", 0):  # a population's K costs: the bar shows the best member's
+            cost = array_module(cost).nanmin(cost)
         self._bar.update(min(trainer.batch_size, trainer.n_train - (batch - 1) * trainer.batch_size), cost)
 
     def finish(self) -> bool:

@@ -14,7 +14,7 @@ from ..utils.files import regular_file, write_text_atomic
 from ..utils.jsonio import read_json
 from ..utils.tables import format_table as _table
 
-__all__ = ["History", "ewa", "format_table", "FIELDS"]
+__all__ = ["History", "MemberHistories", "ewa", "format_table", "FIELDS"]
 
 FIELDS = ("epoch", "train_cost", "train_accuracy", "val_cost", "val_accuracy",
           "lr", "epoch_time", "batch_cost", "val_task_accuracy", "gradient_health")
@@ -263,3 +263,54 @@ def format_table(history) -> str:
     rows = [(str(r[0]), cost(r[1]), acc(r[2]), cost(r[3]), acc(r[4]), f"{r[5]:.4g}", f"{r[6]:.1f}s")
             for r in zip(*(history[f] for f in FIELDS[:7]))]
     return _table(rows, headers, markdown=False, align="right")
+
+
+#: per-member fields of a population's epoch: one value per member (K values; lr a number when shared)
+_PER_MEMBER = ("train_cost", "train_accuracy", "val_cost", "val_accuracy", "lr")
+
+
+class MemberHistories:
+    """A population's training record: one History per member, filled from the epoch's per-member values
+    (arrays of K), and the reason each stopped member stopped. A stopped member records no further epoch, as its
+    run alone would have ended there; `members[i]` is member i's History."""
+
+    def __init__(self, k: int):
+        self.members = [History() for _ in range(int(k))]
+        self.stopped: dict[int, str] = {}  # member -> why it stopped (divergence)
+
+    def record(self, epoch, *, batch_cost=(), val_task_accuracy=None, gradient_health=None, epoch_time,
+               **fields) -> None:
+        """Append the epoch to every running member's History, taking member i's entry of each per-member field
+        (batch_cost: one row of K costs per batch)."""
+        rows = np.asarray(batch_cost, dtype=np.float64).reshape(-1, len(self.members))
+        for i, h in enumerate(self.members):
+            if i in self.stopped:
+                continue
+            own = {k: (None if v is None else float(v) if np.ndim(v) == 0 else float(v[i])) for k, v in fields.items()}
+            h.record(epoch, epoch_time=epoch_time, batch_cost=rows[:, i],
+                     val_task_accuracy=None if val_task_accuracy is None else val_task_accuracy[i],
+                     gradient_health=gradient_health, **own)
+
+    def stop(self, member: int, reason: str) -> None:
+        self.stopped[int(member)] = reason
+
+    def __len__(self) -> int:
+        """The number of epochs recorded by the longest-running member."""
+        return max((len(h) for h in self.members), default=0)
+
+    def __getitem__(self, i: int) -> History:
+        return self.members[i]
+
+    def __iter__(self):
+        return iter(self.members)
+
+    def truncate(self, n_epochs: int) -> None:
+        for h in self.members:
+            h.truncate(min(n_epochs, len(h)))
+
+    @property
+    def epoch(self) -> list[int]:
+        return list(range(1, len(self) + 1))
+
+    def __repr__(self) -> str:
+        return f"MemberHistories({len(self.members)} members, {len(self)} epochs, {len(self.stopped)} stopped)"

@@ -13,6 +13,12 @@ On a GPU (a network moved with `to("cuda")`) the training set is placed on the d
 read together every CHECK_EVERY batches and at the epoch's end, when divergence is checked (so a diverging
 run stops up to CHECK_EVERY batches later than on the CPU, with the same message). On the CPU every batch
 is checked before its step, as always.
+
+A population (a model with `members` = K: every array carries a leading member axis, see `numnet.Population`)
+trains through the same loop: its batch costs, metrics and learning rates are K values, its History is one per
+member (`MemberHistories`), and a member that diverges is stopped alone: its arrays are kept as they were when it
+diverged (restored after every later step) and the reason recorded, while the others train on; the run ends
+when every member has stopped.
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from ..utils.checks import number, positive_int, seed as check_seed
 from .callbacks import (DIVERGENCE_FACTOR, Callback, ModelCheckpoint, ConsoleLog, EarlyStopping, LambdaCallback,
                         LearningRateSchedule, Monitor, ProgressBar, RecordHistory, TrainingDiverged, divergence_hint)
 from .checkpoints import Checkpoint as CheckpointState, load_checkpoint
-from .history import History
+from .history import History, MemberHistories
 from .optimizers import SGD, Optimizer
 from .schedules import Constant, Schedule
 
@@ -52,6 +58,11 @@ class Trainer:
         self.start_epoch, self.epoch = start_epoch, start_epoch
         self.settings = settings or {}
         self.log = log
+        self.members = getattr(net, "members", None)  # K for a population (per-member values), None for a network
+        if history is None:
+            self.history = History() if self.members is None else MemberHistories(self.members)
+        self.active = None if self.members is None else np.ones(self.members, dtype=bool)  # members still training
+        self._frozen: dict[int, dict] = {}  # stopped member -> its arrays when it stopped
         self.batch_costs: list[float] = []
         self.epoch_started = time.perf_counter()
         self.stop_reason: str | None = None
@@ -70,19 +81,47 @@ class Trainer:
             stop = getattr(cb, hook)(self, *args) is True or stop
         return stop
 
-    def _outputs_vary(self) -> bool:
+    def _outputs_vary(self):
         """Whether the network's outputs differ between (a few) training inputs; outputs that are exactly the
-        same for every input (dead ReLUs, saturated sigmoids) mean the network can no longer learn."""
+        same for every input (dead ReLUs, saturated sigmoids) mean the network can no longer learn. A population:
+        one answer per member (a host bool array)."""
         xp = array_module(self.X)
         with np.errstate(all="ignore"):
             a = self.net.forward_pass(self.X[:PROBE])[0]
-        return len(a) < 2 or bool(xp.any(xp.ptp(a, axis=0) > 0)) or not bool(xp.isfinite(a).all())
+        if self.members is None:
+            return len(a) < 2 or bool(xp.any(xp.ptp(a, axis=0) > 0)) or not bool(xp.isfinite(a).all())
+        if a.shape[-2] < 2:
+            return np.ones(self.members, dtype=bool)
+        return to_host(xp.any(xp.ptp(a, axis=-2) > 0, axis=-1) | ~xp.isfinite(a).all(axis=(-2, -1)))
+
+    def diverge(self, message: str, member=None) -> None:
+        """Training diverged: a network's run stops with TrainingDiverged; a population's `member` stops alone
+        (frozen at its arrays of now, the reason in the History), the others train on."""
+        if self.members is None:
+            raise TrainingDiverged(message)
+        if not self.active[member]:
+            return
+        self.active[member] = False
+        self._frozen[member] = {k: v[member].copy() for k, v in self.net.arrays().items()}
+        self.history.stop(member, message)
+
+    def _restore_frozen(self) -> None:
+        """Put every stopped member's arrays back as they were when it stopped (the step just moved them)."""
+        arrays = self.net.arrays()
+        for i, saved in self._frozen.items():
+            for k, v in saved.items():
+                arrays[k][i] = v
+
+    @property
+    def all_stopped(self) -> bool:
+        """True when every member of a population has stopped (never for a network)."""
+        return self.active is not None and not self.active.any()
 
     def run(self) -> History:
         try:
             # a network constant from the start, or data with one target for all, is not diverging when constant
             xp = array_module(self.Y)
-            self.outputs_varied = self._outputs_vary() and bool(xp.any(xp.ptp(self.Y[:PROBE], axis=0) > 0))
+            self.outputs_varied = self._outputs_vary() & bool(xp.any(xp.ptp(self.Y[:PROBE], axis=0) > 0))
             stop = self._fire("on_train_begin")
             while not stop and self.epoch < self.epochs:
                 self.epoch += 1
@@ -115,10 +154,19 @@ class Trainer:
             stopped = self._batches(order, batch_hooks, costs, None if lazy else self._buffers, lazy)
         if stopped:
             return True
+        if self.members is not None:
+            for i in np.flatnonzero(self.outputs_varied & ~self._outputs_vary() & self.active):
+                self.diverge(self._dead_message(i), i)
+            if self._frozen:
+                self._restore_frozen()
+            return self.all_stopped
         if self.outputs_varied and not self._outputs_vary():
-            raise TrainingDiverged(f"training diverged: after epoch {self.epoch} the network gives the same output "
-                                   f"for every input (dead or saturated units; {divergence_hint(self)})")
+            raise TrainingDiverged(self._dead_message())
         return False
+
+    def _dead_message(self, member=None) -> str:
+        return (f"training diverged: after epoch {self.epoch} the network gives the same output for every input "
+                f"(dead or saturated units; {divergence_hint(self, member)})")
 
     def _batches(self, order, batch_hooks, costs, out, lazy) -> bool:
         """The mini-batch steps of one epoch; True when a callback asked to stop after a batch. Batch costs
@@ -138,11 +186,15 @@ class Trainer:
             if len(pending) == every:
                 self._check(pending, b, costs)
             optimizer.step(params, self.grads, state)
+            if self._frozen:
+                self._restore_frozen()
+                if self.all_stopped:
+                    return True
             if batch_hooks and any([cb.on_batch_end(self, b, c) is True for cb in batch_hooks]):
                 self._check(pending, b, costs)
                 return True
         self._check(pending, b, costs)
-        return False
+        return self.all_stopped
 
     def _check(self, pending, last, costs) -> None:
         """Read the pending batch costs (the batches up to `last`) to the host, one wait on a device; stop with
@@ -150,6 +202,8 @@ class Trainer:
         `costs` and empty `pending`."""
         if not pending:
             return
+        if self.members is not None:
+            return self._check_members(pending, last, costs)
         values = pending if isinstance(pending[0], float) else [float(v) for v in to_host(  # host costs: floats
             array_module(pending[0]).stack(pending))]
         limit = None if self.first_cost is None else DIVERGENCE_FACTOR * max(self.first_cost, 1.0)
@@ -164,6 +218,28 @@ class Trainer:
                 raise TrainingDiverged(f"training diverged: the cost rose to {c:.4g} at epoch {self.epoch}, batch "
                                        f"{b}, from {self.first_cost:.4g} at the start ({divergence_hint(self)})")
             costs.append(c)
+        pending.clear()
+
+    def _check_members(self, pending, last, costs) -> None:
+        """`_check` for a population: each batch's K costs (one host read for all pending batches); a running
+        member whose cost is not finite or far above its own first stops (`diverge`), the others go on."""
+        rows = to_host(array_module(pending[0]).stack(pending)).astype(np.float64).reshape(len(pending), -1)
+        if self.first_cost is None:
+            self.first_cost = np.full(self.members, np.nan)
+        first = self.first_cost
+        for b, row in enumerate(rows, last - len(rows) + 1):
+            finite = np.isfinite(row)
+            unset = np.isnan(first) & finite & self.active
+            first[unset] = row[unset]
+            with np.errstate(invalid="ignore"):
+                bad = self.active & (~finite | (row > DIVERGENCE_FACTOR * np.maximum(first, 1.0)))
+            for i in np.flatnonzero(bad):
+                c = row[i]
+                self.diverge(f"training diverged: the cost became {c} at epoch {self.epoch}, batch {b} "
+                             f"({divergence_hint(self, i)})" if not finite[i] else
+                             f"training diverged: the cost rose to {c:.4g} at epoch {self.epoch}, batch {b}, from "
+                             f"{first[i]:.4g} at the start ({divergence_hint(self, i)})", i)
+            costs.append(row)
         pending.clear()
 
 
@@ -216,10 +292,7 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
     """
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
-    try:
-        l2 = number(float(l2), "l2", 0.0)
-    except (TypeError, ValueError):
-        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}") from None
+    l2 = check_l2(l2, getattr(net, "members", None))
     verbose = 0 if verbose is None else int(verbose)
     check_seed(seed)
     if not (shuffle is True or shuffle is False or shuffle == "replacement" or callable(shuffle)):
@@ -293,6 +366,24 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
             if cb.key in ckpt.callbacks:
                 cb.load_state_dict(ckpt.callbacks[cb.key])
     return trainer.run()
+
+
+def check_l2(l2, members=None):
+    """λ: a finite number >= 0, or for a population of K members (`members`) also K such numbers (a float64
+    array)."""
+    if members is not None and np.ndim(l2) == 1:
+        try:
+            values = np.asarray(to_host(l2), dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.shape != (members,) or not (np.isfinite(values).all() and (values >= 0).all()):
+            raise ValueError(f"l2 must be a finite number >= 0 or {members} such numbers (one per member), "
+                             f"got {l2!r}")
+        return values
+    try:
+        return number(float(l2), "l2", 0.0)
+    except (TypeError, ValueError):
+        raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}") from None
 
 
 def _warn_if_unscaled(X) -> None:

@@ -35,12 +35,16 @@ register = OPTIMIZERS.register
 #: weights with fewer entries take FusedSGD's step without gemm: they fit in cache, so folding saves no memory
 #: traffic, and the ctypes call costs more than it saves (measured: a 100×10 layer at batch 128, 10 µs against 6)
 GEMM_MIN_SIZE = 1 << 16
+#: a population's members with at least this many weights each take FusedSGD's step as one gemm per member
+#: (measured: [784, 30] members, K = 128, batch 10: 2.5 ms against 3.4 for NumPy's product and subtraction;
+#: [30, 10] members: 0.7 ms against 0.03)
+GEMM_MIN_MEMBER_SIZE = 1 << 12
 
 
 def _checked(value, what, check):
     """A hyperparameter: a number checked by `check`, or (populations) a 1-D sequence of such numbers."""
     if isinstance(value, (list, tuple)) or (is_array(value) and np.ndim(value) == 1):
-        values = np.asarray(to_host(value), dtype=np.float64)
+        values = np.array(to_host(value), dtype=np.float64)  # a copy: `h` keeps what it made from it
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"{what} must be a number or a non-empty list of numbers, got {value!r}")
         for v in values:
@@ -142,8 +146,17 @@ class Optimizer:
             return value
         if value.shape[0] != p.shape[0]:
             raise ValueError(f"{name} has {value.shape[0]} values but the parameters have {p.shape[0]} members")
+        # kept while the setting is the same array (setting it anew makes a new one), so a device receives a
+        # population's values once, not every step
+        cache = self.__dict__.setdefault("_h_cache", {})
+        key = (name, p.ndim, p.dtype, device_of(p))
+        hit = cache.get(key)
+        if hit is not None and hit[0] is value:
+            return hit[1]
         out = value.astype(p.dtype).reshape((-1,) + (1,) * (p.ndim - 1))
-        return out if device_of(p) == "cpu" else to_device(out, device_of(p))
+        out = out if key[3] == "cpu" else to_device(out, key[3])
+        cache[key] = (value, out)
+        return out
 
     # ---------------------------------------------------------------- description and files
     def config(self) -> dict:
@@ -231,6 +244,8 @@ class FusedSGD(SGD):
         """W ← keep·W − α·a·b with keep = 1 − α·decay: one gemm where NumPy's BLAS takes W, else NumPy."""
         lr = self.h("lr", W)
         keep = 1.0 - lr * g.decay
+        if np.ndim(lr) and W.ndim == 3:
+            return self._fused_members(W, g, lr, keep)
         gemm = gemm_for(W, g.a, g.b) if W.size >= GEMM_MIN_SIZE and np.ndim(lr) == 0 else None
         if gemm is not None:
             gemm(-lr, g.a, g.b, keep, W)
@@ -240,6 +255,23 @@ class FusedSGD(SGD):
         if np.any(keep != 1.0):
             W *= keep
         W -= step
+
+
+    @staticmethod
+    def _fused_members(W, g, lr, keep):
+        """A population (W of shape (K, n_in, n_out), K rates): α folded into the small Δ (K, n, n_out) first,
+        then per member one gemm accumulating into W[k] (W[k] ← keep_k·W[k] − a·(α_k·Δ_k)) where NumPy's BLAS
+        takes it and members are large enough to pay for a call each; else W ← keep·W − a @ (α·Δ)."""
+        b = g.b * lr
+        gemm = gemm_for(W[0], g.a, b[0]) if W[0].size >= GEMM_MIN_MEMBER_SIZE and g.a.ndim == 2 else None
+        if gemm is not None:
+            keeps = np.broadcast_to(keep, (len(W), 1, 1)).reshape(-1).tolist()
+            for k, c in enumerate(keeps):
+                gemm(-1.0, g.a, b[k], c, W[k])
+            return
+        if np.ndim(g.decay) or g.decay:  # (asking whether keep is 1 would wait for a device)
+            W *= keep
+        W -= g.a @ b
 
 
 @register
