@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
-from ..nn.conv import AvgPool2D, BatchNorm2D, Conv2D, MaxPool2D
-from ..nn.layers import BatchNorm, Dense, Dropout, Flatten, Layer, make_activation, resolve_hidden
+from ..nn.conv import AvgPool2D, BatchNorm2D, Conv2D, Flatten, MaxPool2D
+from ..nn.layers import BatchNorm, Dense, Dropout, Layer, make_activation, resolve_hidden
 
 #: type -> (its numbers in order, its other keys); aliases map to a type
 FIELDS = {

@@ -1,9 +1,9 @@
 """The building blocks of a network: layers (each with forward/backward and its parameters), costs and
 initializers, each kind in its registry."""
-from .conv import AvgPool2D, BatchNorm2D, Conv2D, MaxPool2D
+from .conv import AvgPool2D, BatchNorm2D, Conv2D, Flatten, MaxPool2D
 from .costs import COSTS, Cost, CrossEntropyCost, LogLikelihoodCost, QuadraticCost, make_cost
 from .initializers import INITIALIZERS, initialize
-from .layers import (ACTIVATIONS, ELU, LAYERS, Activation, BatchNorm, Dense, Dropout, Flatten, Identity, Layer, LeakyReLU,
+from .layers import (ACTIVATIONS, ELU, LAYERS, Activation, BatchNorm, Dense, Dropout, Identity, Layer, LeakyReLU,
                      ReLU, Sigmoid, Softmax, Tanh, hidden_names, hidden_unit, make_activation, resolve_hidden)
 from .maxout import Maxout
 from .standardize import Standardize

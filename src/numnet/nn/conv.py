@@ -351,3 +351,35 @@ class BatchNorm2D(BatchNorm):
 
 
 __all__ = ["Conv2D", "MaxPool2D", "AvgPool2D", "BatchNorm2D", "im2col", "col2im", "out_size", "COL_BUDGET"]
+
+
+@register
+class Flatten(Layer):
+    """Reshapes each example to one row: (…, n, *shape) → (…, n, prod(shape)), e.g. feature maps before a
+    Dense layer. `input_shape` fixes the shape it takes (None: any, fixed by the layer before it)."""
+
+    name = "flatten"
+
+    def __init__(self, input_shape=None):
+        super().__init__()
+        self.shape = None if input_shape is None else tuple(
+            positive_int(d, "Flatten input_shape") for d in input_shape)
+
+    @property
+    def input_shape(self):
+        return self.shape
+
+    def output_shape(self, input_shape):
+        super().output_shape(input_shape)
+        return (math.prod(input_shape),)
+
+    def forward(self, v, x, training=False, rng=None):
+        features = len(self.shape) if self.shape is not None else x.ndim - 1
+        lead = x.shape[:x.ndim - features]
+        return x.reshape(lead + (-1,)), x.shape
+
+    def backward(self, v, shape, dy, need_dx=True):
+        return dy.reshape(shape), {}
+
+    def config(self):
+        return {} if self.shape is None else {"input_shape": list(self.shape)}
