@@ -126,7 +126,7 @@ def test_watch_returns_when_the_run_has_finished_and_fails_on_a_missing_folder(c
     lines = []
     assert watch(tmp_path / "D", interval=0.01, plot=False, log=lines.append, max_polls=50) == 2
     assert lines[-1] == "the run finished"
-    rc, out, err = cli(capsys, "watch", "D", "--no-plot", "--interval", "0.01")   # the command returns too
+    rc, out, err = cli(capsys, "watch", "D", "--no-plot", "--interval", "0.1")   # the command returns too
     assert rc == 0 and "the run finished" in out
     with pytest.raises(FileNotFoundError, match="no run at .*mistyped"):
         watch(tmp_path / "Dd", interval=0.01, plot=False, log=lines.append, grace=0.05, max_polls=1000)

@@ -9,14 +9,13 @@ import contextlib
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..data.augment import expand_shifts, random_affine
 from ..data.mnist import load_mnist
-from ..model.network import Evaluation, Network, load_checkpoint
+from ..model.network import Network, load_checkpoint
 from ..nn.layers import Dropout
 from ..train.callbacks import EarlyStopping
 from ..train.health import GradientHealth
@@ -29,6 +28,7 @@ from ..utils.files import check_output_dir, check_output_file, remove_stale_temp
 from ..utils.jsonio import read_json
 from ..utils.threads import limited, resolve
 from . import settings as S
+from .result import RunError, RunInterrupted, RunResult
 from .outputs import RUN_EXTRAS, RUN_FILE, interrupted_path, training_meta, write_run_file
 from .guards import GuardError, check_training_memory, clear_checkpoint, run_guard
 
@@ -37,53 +37,6 @@ DEFAULT_MODEL = "numnet-model.npz"
 STALE_NAMES = (CHECKPOINT_FILE, "history.json", RUN_FILE)
 NETWORK_KEYS = ("sizes", "layers", "activation", "output", "cost", "init", "init_std", "bias_init", "batch_norm", "pieces",
                 "standardize", "dtype")
-
-
-class RunError(ValueError):
-    """What the user asked for cannot be run (reported in one line by the CLI)."""
-
-
-class RunInterrupted(Exception):
-    """Ctrl-C or SIGTERM during training; `checkpoint_dir` (if any) holds the last finished epoch; without one,
-    `saved` is the file the model, as trained when interrupted, was rescued into (None: it could not be)."""
-
-    def __init__(self, checkpoint_dir=None, saved=None):
-        self.checkpoint_dir, self.saved = checkpoint_dir, saved
-        super().__init__("interrupted" + (f"; resume with: numnet train --resume {checkpoint_dir}" if checkpoint_dir
-                                          else f"; the model as trained so far was saved to {saved}" if saved else ""))
-
-
-@dataclass
-class RunResult:
-    """What a run produced: the trained model, its History, test metrics, the settings used and output paths."""
-
-    model: Network
-    history: History
-    test: Evaluation | None
-    settings: dict
-    recipe: str | None
-    seconds: float
-    best_epoch: int
-    best_val_accuracy: float | None
-    paths: dict = field(default_factory=dict)
-    #: error rates measured after training (train, train_dev when a training-dev set was carved, dev, test)
-    errors: dict = field(default_factory=dict)
-
-    def curves(self):
-        """The training-curve rules applied to this run's History (see numnet.report.diagnosis.read_curves)."""
-        from ..report.diagnosis import read_curves
-
-        return read_curves(self.history)
-
-    def summary(self) -> dict:
-        """A JSON-ready summary (what `numnet train --json-summary` writes)."""
-        test = {} if self.test is None else self.test._asdict()
-        return {"recipe": self.recipe, "test_accuracy": test.get("accuracy"), "test_cost": test.get("cost"),
-                **({"test_mse": test["mse"], "test_r2": test["r2"]} if "r2" in test else {}), "best_val_accuracy": self.best_val_accuracy,
-                "best_epoch": self.best_epoch, "epochs": len(self.history), "seconds": self.seconds,
-                "seed": self.settings.get("seed"), "config": self.settings,
-                "model": str(self.paths.get("model")) if self.paths.get("model") else None,
-                **({"errors": self.errors} if self.errors else {})}
 
 
 # ---------------------------------------------------------------------------------------------- settings
