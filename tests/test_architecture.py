@@ -84,6 +84,26 @@ def test_no_import_cycle_between_modules():
         assert cycle is None, " -> ".join(cycle)
 
 
+#: a function may run longer than this only when its docstring says why, in a sentence starting "Long:"
+MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 500
+
+
+def test_modules_and_functions_are_short_or_say_why():
+    too_long = []
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(SRC)
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{rel}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES and "Long:" not in (ast.get_docstring(node) or ""):
+                    too_long.append(f"{rel}:{node.lineno} {node.name}(): {n} lines, no 'Long:' reason")
+    assert not too_long, "\n".join(too_long)
+
+
 def test_loop_and_cli_handlers_are_short():
     from numnet import cli
     from numnet.train.loop import Trainer

@@ -100,7 +100,8 @@ LR_FIND_KEYS = {"sizes", "activation", "pieces", "output", "cost", "init", "init
 
 def _run_arguments(t, keep=None) -> None:
     """The network, optimisation and data flags of a run (train; lr-find keeps `keep`); defaults come from the
-    settings."""
+    settings.
+    Long: one add_argument per flag, in the order `numnet train --help` lists them."""
     from .nn import ACTIVATIONS, COSTS, INITIALIZERS, hidden_names, resolve_hidden
     from .train import OPTIMIZERS, SCHEDULES
 
@@ -191,7 +192,8 @@ def _run_arguments(t, keep=None) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser; choices, help and optimizer/schedule parameter flags come from the registries, so a part
-    registered before `main` runs is a choice like the built-in ones."""
+    registered before `main` runs is a choice like the built-in ones.
+    Long: one parser block per subcommand, read top to bottom like the help."""
     p = _Parser(prog="numnet", description="Neural networks from scratch in NumPy.")
     p.add_argument("--version", action="version", version=f"numnet {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

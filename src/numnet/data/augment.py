@@ -82,7 +82,7 @@ def affine_images(X, degrees=0.0, dx=0.0, dy=0.0, shape=(28, 28), out=None):
 
     degrees, dx, dy are scalars or (n,) arrays. Each output pixel p samples the input at
     R(-angle) (p - c - d) + c, gathered from the flattened batch with integer indices.
-    """
+    Long: the inverse map, the bilinear weights and the border handling are one vectorized computation."""
     h, w = _check_images(X, shape)
     n = X.shape[0]
     out = _check_out(out, X)

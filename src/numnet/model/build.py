@@ -36,7 +36,7 @@ class Building:
         Dense and its activation. activation="maxout" makes each hidden layer a Maxout of `pieces` pieces
         (default 2) in place of Dense + activation. `init` is an initializer name or {"name": ..., **options}
         (`{"name": "normal", "std": 0.01}`); `bias_init` sets every bias to that constant.
-        """
+        Long: every argument is checked before any weight is drawn, then one loop builds the layers."""
         given = sizes
         try:
             sizes = list(sizes) if not isinstance(sizes, (str, bytes)) else None

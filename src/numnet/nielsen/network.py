@@ -217,7 +217,7 @@ class Network:
         Accuracies are counts of correct examples; costs include the L2 term 0.5·(λ/len(data))·Σ‖w‖².
         early_stopping_n > 0 stops after that many epochs without a better evaluation accuracy (the
         weights are kept as they are, as in the book). `seed` fixes the shuffling.
-        """
+        Long: the book's signature and its four monitoring lists, wired onto the one trainer."""
         if test_data is not None:
             if evaluation_data is not None:
                 raise ValueError("give test_data (chapter 1's name) or evaluation_data, not both")

@@ -191,7 +191,7 @@ def compare_batch_modes(out_dir=None, epochs=200, n=300, noise=0.2, lr=0.01, see
 
     Returns {name: {"accuracy", "costs", "seconds", "batch_size", "lr", "final_lr", "label", "group", ...}}.
     With `out_dir`: costs.png (batch modes), costs_decay.png (decay runs), boundary_<name>.png, results.md.
-    """
+    Long: one experiment (batch, mini-batch, stochastic, decay) with its table."""
     X, y = make_moons(n, noise, seed=seed, dtype=dtype)
     n = len(X)
     results, nets = {}, {}

@@ -261,7 +261,8 @@ def run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MO
 def _run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_MODEL, checkpoint_dir=None,
          overwrite=False, history=None, plot=None, json_summary=None, callbacks=(), data=None, verbose=1, log=None,
          progress=None) -> RunResult:
-    """`run` under its locks (see there); one function because each step feeds the next."""
+    """`run` under its locks (see there); one function because each step feeds the next.
+    Long: one function because each step feeds the next (settings, data, network, training, outputs)."""
     say = log or (lambda msg: None)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     check_output_paths({"--out": out, "--history": history, "--json-summary": json_summary},

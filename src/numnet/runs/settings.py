@@ -177,6 +177,8 @@ def did_you_mean(name: str, known, aliases=None) -> str:
 
 
 def check_settings(cfg: dict, source: str) -> dict:
+    """`cfg` flattened and every value checked (errors name `source`). Long: one check per settings key, in the
+    order of DEFAULTS."""
     cfg = flatten(cfg, source)
     extra_numbers = (optimizer_keys() | set(schedule_keys())) - set(DEFAULTS)
     unknown = set(cfg) - known_keys() - set(INFO_KEYS)

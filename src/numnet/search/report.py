@@ -145,6 +145,8 @@ def _num(v):
 
 
 def plot_search(rows, space: Space, out: Path) -> list[Path]:
+    """The search plots as PNGs in the output folder. Long: one figure with its panels (against each setting, best
+    so far, parallel coordinates)."""
     from ..report.plots import COLORS, figure, save_figure
 
     out = Path(out)

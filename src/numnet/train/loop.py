@@ -289,7 +289,7 @@ def fit(net, X, y, epochs, batch_size=10, optimizer=None, l2=0.0, validation_dat
     or a callable (epoch, n) -> the order of the n examples in that epoch (0-based epoch; a permutation of
     0..n-1), e.g. to replay another program's mini-batches.
     "replacement": n indices drawn with replacement each epoch (Saito's np.random.choice), from `seed`.
-    """
+    Long: the public entry point checks every argument, then wires the built-in callbacks."""
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
     l2 = check_l2(l2, getattr(net, "members", None))
