@@ -102,3 +102,36 @@ def fwd(layer, x, training=False, rng=None):
 def bwd(layer, cache, dy, need_dx=True):
     """(dx, grads): a layer's backward pass on its own variables, from `fwd`'s cache."""
     return layer.backward(layer.variables, cache, dy, need_dx)
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+def run_cli(capsys, *argv, seconds=None):
+    """(exit status, stdout, stderr) of `numnet argv` run in-process; never a traceback. With `seconds`, an alarm
+    turns a hang into a failed test instead of a blocked suite."""
+    import signal
+
+    from numnet.cli import main
+
+    def hung(signum, frame):
+        raise TimeoutError(f"numnet {' '.join(map(str, argv))} did not finish in {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung) if seconds else None
+    if seconds:
+        signal.alarm(seconds)
+    try:
+        rc = main([str(a) for a in argv])
+    finally:
+        if seconds:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return rc, out, err
+
+
+def assert_user_error(rc, err, *words):
+    """One `numnet: error:` line, exit status 2, naming each of `words`."""
+    assert rc == 2, (rc, err)
+    assert err.startswith("numnet: error: ") and err.count("\n") == 1, f"expected one error line, got {err!r}"
+    for w in words:
+        assert w in err, f"{w!r} not in {err!r}"

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import assert_user_error, run_cli
 
 import numnet
 from numnet.cli import DEFAULT_MODEL, main
@@ -16,17 +17,7 @@ DATA = ["--train-size", "300", "--validation-size", "300"]
 TINY = DATA + ["--sizes", "784,8,10", "--seed", "3"]
 
 
-def cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
-
-
-def one_line_error(rc, err, *words):
-    assert rc == 2 and err.startswith("numnet: error: ") and err.count("\n") == 1, err
-    for w in words:
-        assert w in err, err
+cli, one_line_error = run_cli, assert_user_error  # `numnet argv` in-process; one `numnet: error:` line
 
 
 def test_resume_saves_to_the_runs_own_out_not_the_default(capsys, tmp_path, monkeypatch):

@@ -3,12 +3,10 @@ must not hang, /dev/zero must not be read for ever), `--data` files bounded from
 temporaries of killed writers removed, saved files without setuid bits, the checkpoint folder locked,
 training refused before allocating a network that does not fit, and the messages of bad input. Each case
 ends in one line `numnet: error: ...` (exit 2), fast. Test names carry the issue's item numbers."""
-import contextlib
 import gzip
 import io
 import json
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -18,35 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_user_error, run_cli
 
 import numnet
-from numnet.cli import main
 
 TRAIN = ["--train-size", "300", "--validation-size", "100", "--epochs", "1", "--sizes", "784,16,10", "--quiet"]
 
 
 def run(capsys, *argv, seconds=60):
-    """main(argv) with an alarm: a hang fails the test instead of blocking the suite."""
-    def hung(signum, frame):
-        raise TimeoutError(f"numnet {' '.join(map(str, argv))} did not finish in {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        rc = main([str(a) for a in argv])
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
-
-
-def assert_user_error(rc, err, *words):
-    assert rc == 2, (rc, err)
-    assert err.startswith("numnet: error: ") and err.count("\n") == 1, f"expected one error line, got {err!r}"
-    for w in words:
-        assert w in err, f"{w!r} not in {err!r}"
+    """`numnet argv` with an alarm: a hang fails the test instead of blocking the suite."""
+    return run_cli(capsys, *argv, seconds=seconds)
 
 
 @pytest.fixture

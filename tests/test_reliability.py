@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_user_error, run_cli
 from numpy.lib import format as npy_format
 
 import numnet
@@ -26,18 +27,7 @@ from numnet.utils.archive import META
 MB = 2**20
 
 
-def run(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
-
-
-def assert_user_error(rc, err, *words):
-    assert rc == 2, (rc, err)
-    assert err.startswith("numnet: error: ") and err.count("\n") == 1, f"expected one error line, got {err!r}"
-    for w in words:
-        assert w in err, f"{w!r} not in {err!r}"
+run = run_cli  # `numnet argv` in-process: (status, stdout, stderr), never a traceback
 
 
 class peak_memory:
