@@ -20,13 +20,19 @@ OPTUNA_LOCK_SUFFIX = ".lock"
 def import_optuna():
     """Optuna, quiet (warnings only) and without its ExperimentalWarning; an ImportError that says how to get
     it when it is not installed."""
+    global _QUIETED
     try:
         import optuna
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("search needs Optuna: pip install 'numnet[search]'") from e
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if not _QUIETED:  # once: optuna_errors_only() lowers it further while trials run
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        _QUIETED = True
     return optuna
+
+
+_QUIETED = False
 
 
 @contextlib.contextmanager
