@@ -15,7 +15,7 @@ optuna = pytest.importorskip("optuna")
 
 from numnet.cli import main  # noqa: E402
 from numnet.search.report import read_rows  # noqa: E402
-from numnet.search.study import SearchError, open_storage  # noqa: E402
+from numnet.search.study import SearchError, fail_stale_trials, open_storage  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 #: 40 epochs of 1,000 images: a trial takes a second or more, so signals land mid-trial
@@ -66,12 +66,17 @@ def _wait_running(storage, n, p, timeout=90):
     raise AssertionError(f"fewer than {n} trials running after {timeout} s")
 
 
-def _alive(pid) -> bool:
+def _state(pid) -> str:
+    """The process's state letter (R, S, T, Z, ...; "" when it is gone)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
+        return ""
+
+
+def _alive(pid) -> bool:
+    return _state(pid) not in ("", "Z")
 
 
 def _stop_all(p, pids=()):
@@ -129,14 +134,22 @@ def test_stopping_a_search_stops_its_workers_in_one_line(tmp_path, how):
 
 def _stop_outside_the_lock(pid, journal):
     """SIGSTOP a worker while it does not hold the journal's write lock (a worker stopped while it appends
-    blocks every writer until it continues: the kernel's flock cannot be taken from a live process)."""
-    for _ in range(200):
+    blocks every writer until it continues: the kernel's flock cannot be taken from a live process): stopped
+    once the lock is free (tried here without waiting)."""
+    import fcntl
+
+    for _ in range(400):
         os.kill(pid, signal.SIGSTOP)
-        time.sleep(0.05)
-        with open(journal + ".flock") as f:
-            holder = f.read().strip()
-        if holder != str(pid):
-            return
+        while _state(pid) not in ("T", "t"):  # the signal takes effect a moment after kill() returns
+            time.sleep(0.001)
+        with open(journal + ".flock", "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # the stopped worker (or the other one) holds it
+                pass
+            else:
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
         os.kill(pid, signal.SIGCONT)
         time.sleep(0.02)
     raise AssertionError("the worker always held the journal lock")
@@ -159,18 +172,24 @@ def test_a_sigkilled_worker_does_not_cost_the_report(tmp_path):
 
 
 def test_a_worker_stalled_past_its_heartbeats_does_not_crash(tmp_path):
-    """SIGSTOP one worker mid-trial: the other declares its trial dead after 3 heartbeats and runs it again;
-    on SIGCONT the stalled worker drops its result instead of crashing on UpdateFinishedTrialError."""
-    p, storage = _start(tmp_path, "--trials", "10", "--heartbeat", "1")
+    """SIGSTOP one worker mid-trial: its trial is declared dead after 3 heartbeats and queued again; on SIGCONT
+    the stalled worker drops its result instead of crashing on UpdateFinishedTrialError, the queued copy runs,
+    and the parent writes the report."""
+    p, storage = _start(tmp_path, "--trials", "6", "--heartbeat", "1")
     stalled = None
     try:
-        victim = _wait_running(storage, 2, p)[0]
-        stalled = victim.user_attrs["worker"]["pid"]
-        _stop_outside_the_lock(stalled, storage)
-        deadline = time.time() + 90
-        while _trials(storage)[victim.number].state.name == "RUNNING":
-            assert time.time() < deadline, "the stalled trial was never declared dead"
-            time.sleep(0.2)
+        victim = None
+        while victim is None:  # stopped mid-trial (a short trial may end before the stop lands: try again)
+            stalled = _wait_running(storage, 2, p)[0].user_attrs["worker"]["pid"]
+            _stop_outside_the_lock(stalled, storage)
+            victim = next((t for t in _trials(storage) if t.state.name == "RUNNING"
+                           and t.user_attrs.get("worker", {}).get("pid") == stalled), None)
+            if victim is None:
+                os.kill(stalled, signal.SIGCONT)
+        time.sleep(3.5)  # three heartbeats: any worker's next check declares the trial dead; do it here, as
+        study = optuna.load_study(study_name="space", storage=open_storage(storage))  # the other may be done
+        fail_stale_trials(study, grace=3.0)
+        assert _trials(storage)[victim.number].state.name == "FAIL"
         os.kill(stalled, signal.SIGCONT)
         out, err = p.communicate(timeout=240)
     finally:
@@ -181,5 +200,5 @@ def test_a_worker_stalled_past_its_heartbeats_does_not_crash(tmp_path):
     assert "Traceback" not in out + err and "UpdateFinishedTrialError" not in out + err
     assert f"trial {victim.number}: declared dead while this worker was stalled" in out, out
     rows = read_rows(tmp_path / "o" / "trials.csv")
-    assert sum(r["state"] == "COMPLETE" for r in rows) >= 10
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 6
     assert any(r["retry_of"] == str(victim.number) and r["state"] == "COMPLETE" for r in rows)

@@ -692,10 +692,11 @@ def _stop_on_signals():
 
 def cmd_search(args) -> int:
     from .search import search
+    from .search.interrupts import stop_on_signals
 
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
     try:
-        with _sigterm_as_interrupt() as received:
+        with stop_on_signals() as received:
             if args.worker:
                 return _search_worker(args, log)
             r = search(args.space, args.trials, budget=args.budget, epochs=args.epochs, train_size=args.train_size,
@@ -706,7 +707,7 @@ def cmd_search(args) -> int:
         if not args.worker:  # a worker stops without a word: its parent says it once
             print("numnet: interrupted; running trials are queued again: rerun the same command to continue",
                   file=sys.stderr)
-        return 128 + signal.SIGTERM if received else 130
+        return 128 + signal.SIGTERM if signal.SIGTERM in received else 130
     print(r.table)
     if r.best is not None:
         print(f"best: trial {r.best['number']} (stage {r.best['stage']}), validation accuracy "

@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - not POSIX: Optuna's lock alone
 from .optuna_compat import (OPTUNA_LOCK_SUFFIX, journal_file_backend_class, journal_lock_base, journal_operations,
                             journal_storage)
 from .errors import SearchError
+from .interrupts import enter_critical, leave_critical
 
 FLOCK_SUFFIX = ".flock"
 #: a journal's first record (Optuna's CREATE_STUDY) is far shorter; a first line longer than this is not one
@@ -187,7 +188,13 @@ def _lock_class():
             self._fd = None
 
         def acquire(self) -> bool:
-            fd = os.open(self._flock, os.O_CREAT | os.O_RDWR, 0o666)  # the umask decides who may join
+            enter_critical()  # Ctrl-C / SIGTERM wait until the lock is released (search.interrupts)
+            self._made = False
+            try:
+                fd = os.open(self._flock, os.O_CREAT | os.O_RDWR, 0o666)  # the umask decides who may join
+            except BaseException:
+                leave_critical()
+                raise
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -197,9 +204,12 @@ def _lock_class():
                 if fcntl is not None:
                     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             except BaseException:
+                if self._made:  # interrupted (outside a search's signal handling) after taking Optuna's lock
+                    _unlink(self._lock)
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
+                leave_critical()
                 raise
             self._fd = fd
             return True
@@ -210,7 +220,7 @@ def _lock_class():
             delay, seen, since = 0.001, None, time.monotonic()
             while True:
                 try:
-                    os.symlink(self._target, self._lock)
+                    self._made = os.symlink(self._target, self._lock) is None
                     return
                 except FileExistsError:
                     try:
@@ -239,6 +249,7 @@ def _lock_class():
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
+                leave_critical()  # raises the interrupt that arrived meanwhile, now that all is clean
 
     return JournalLock
 

@@ -27,9 +27,9 @@ def import_optuna():
         raise ImportError("search needs Optuna: pip install 'numnet[search]'") from e
     if not _QUIETED:  # once: optuna_errors_only() lowers it further while trials run
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         _QUIETED = True
-    return optuna
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # each time: a caller's
+    return optuna                                                   # catch_warnings() may have dropped it
 
 
 _QUIETED = False
@@ -95,7 +95,9 @@ def rdb_storage(url: str, engine: dict, *, heartbeat: float | None, on_stale=Non
                in inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback")
         options = {"heartbeat_interval": max(1, int(heartbeat)), "grace_period": max(2, int(3 * heartbeat)),
                    key: on_stale}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **options)
 
 
 def heartbeat_enabled(storage) -> bool:
