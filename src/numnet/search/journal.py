@@ -174,84 +174,84 @@ class ReadOnlyLock:
         pass
 
 
-def _lock_class():
-    base = journal_lock_base()
+class _JournalLockMethods:
+    """numnet's journal write lock (see the module's docstring): flock on PATH.flock, then Optuna's
+    PATH.lock symbolic link."""
 
-    class JournalLock(base):
-        """numnet's journal write lock (see the module's docstring): flock on PATH.flock, then Optuna's
-        PATH.lock symbolic link."""
+    def __init__(self, filepath: str):
+        self._target = filepath
+        self._flock = filepath + FLOCK_SUFFIX
+        self._lock = filepath + OPTUNA_LOCK_SUFFIX
+        self._fd = None
 
-        def __init__(self, filepath: str):
-            self._target = filepath
-            self._flock = filepath + FLOCK_SUFFIX
-            self._lock = filepath + OPTUNA_LOCK_SUFFIX
-            self._fd = None
-
-        def acquire(self) -> bool:
-            enter_critical()  # Ctrl-C / SIGTERM wait until the lock is released (search.interrupts)
-            self._made = False
-            try:
-                fd = os.open(self._flock, os.O_CREAT | os.O_RDWR, 0o666)  # the umask decides who may join
-            except BaseException:
-                leave_critical()
-                raise
-            try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                    if os.fstat(fd).st_size:  # its last holder died holding PATH.lock: that lock is stale
-                        _unlink(self._lock)
-                self._take_optuna_lock()
-                if fcntl is not None:
-                    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            except BaseException:
-                if self._made:  # interrupted (outside a search's signal handling) after taking Optuna's lock
+    def acquire(self) -> bool:
+        enter_critical()  # Ctrl-C / SIGTERM wait until the lock is released (search.interrupts)
+        self._made = False
+        try:
+            fd = os.open(self._flock, os.O_CREAT | os.O_RDWR, 0o666)  # the umask decides who may join
+        except BaseException:
+            leave_critical()
+            raise
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_size:  # its last holder died holding PATH.lock: that lock is stale
                     _unlink(self._lock)
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-                leave_critical()
-                raise
-            self._fd = fd
-            return True
-
-        def _take_optuna_lock(self) -> None:
-            """Create PATH.lock as Optuna does; wait while another program holds it (forced after the grace
-            period when it does not change, as Optuna forces it)."""
-            delay, seen, since = 0.001, None, time.monotonic()
-            while True:
-                try:
-                    self._made = os.symlink(self._target, self._lock) is None
-                    return
-                except FileExistsError:
-                    try:
-                        st = os.lstat(self._lock)
-                        stamp = (st.st_ino, st.st_mtime_ns)
-                    except FileNotFoundError:
-                        continue
-                    if stamp != seen:
-                        seen, since = stamp, time.monotonic()
-                    elif time.monotonic() - since > GRACE_PERIOD:
-                        warnings.warn(f"{self._lock} was not released for {GRACE_PERIOD:.0f} s; removed it")
-                        _unlink(self._lock)
-                        continue
-                    time.sleep(delay)
-                    delay = min(2 * delay, 0.1)
-
-        def release(self) -> None:
-            fd, self._fd = self._fd, None
-            if fd is None:
-                return
-            try:
-                if fcntl is not None:
-                    os.ftruncate(fd, 0)
+            self._take_optuna_lock()
+            if fcntl is not None:
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            if self._made:  # interrupted (outside a search's signal handling) after taking Optuna's lock
                 _unlink(self._lock)
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-                leave_critical()  # raises the interrupt that arrived meanwhile, now that all is clean
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            leave_critical()
+            raise
+        self._fd = fd
+        return True
 
-    return JournalLock
+    def _take_optuna_lock(self) -> None:
+        """Create PATH.lock as Optuna does; wait while another program holds it (forced after the grace
+        period when it does not change, as Optuna forces it)."""
+        delay, seen, since = 0.001, None, time.monotonic()
+        while True:
+            try:
+                self._made = os.symlink(self._target, self._lock) is None
+                return
+            except FileExistsError:
+                try:
+                    st = os.lstat(self._lock)
+                    stamp = (st.st_ino, st.st_mtime_ns)
+                except FileNotFoundError:
+                    continue
+                if stamp != seen:
+                    seen, since = stamp, time.monotonic()
+                elif time.monotonic() - since > GRACE_PERIOD:
+                    warnings.warn(f"{self._lock} was not released for {GRACE_PERIOD:.0f} s; removed it")
+                    _unlink(self._lock)
+                    continue
+                time.sleep(delay)
+                delay = min(2 * delay, 0.1)
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            if fcntl is not None:
+                os.ftruncate(fd, 0)
+            _unlink(self._lock)
+        finally:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            leave_critical()  # raises the interrupt that arrived meanwhile, now that all is clean
+
+
+def _lock_class():
+    """numnet's journal lock on Optuna's lock base class (imported only when a journal is opened)."""
+    return type("JournalLock", (_JournalLockMethods, journal_lock_base()), {"__doc__": _JournalLockMethods.__doc__})
 
 
 def _unlink(path: str) -> None:
