@@ -179,3 +179,39 @@ def test_a_lock_holder_killed_does_not_block_the_next(tmp_path):
     lock.release()
     assert time.monotonic() - t0 < 5
     assert not os.path.lexists(journal + ".lock")
+
+
+def test_a_full_disk_mid_search_is_one_line_and_the_rerun_repairs_the_journal(tmp_path, capsys, monkeypatch):
+    """ENOSPC while a trial reports: the first write is cut halfway, every later one fails. The search stops
+    with one line (no Optuna traceback); the next run cuts the torn record, retries the trial and finishes."""
+    import errno
+
+    from optuna.storages.journal import JournalFileBackend
+
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE_TOML.replace("epochs = 1", "epochs = 3"))
+    real, calls = JournalFileBackend.append_logs, []
+
+    def disk_full(self, logs):
+        calls.append(len(logs))
+        if len(calls) < 12:
+            return real(self, logs)
+        if len(calls) == 12:  # the write the disk filled up during
+            data = "\n".join(json.dumps(r, separators=(",", ":")) for r in logs).encode() + b"\n"
+            with open(tmp_path / "o" / "journal.log", "ab") as f:
+                f.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "o" / "journal.log"))
+
+    monkeypatch.setattr(JournalFileBackend, "append_logs", disk_full)
+    argv = ["search", str(space), "--trials", "3", "--seed", "0", "--heartbeat", "1", "--out", str(tmp_path / "o")]
+    rc = main(argv)
+    _one_line_error(capsys, rc, "No space left on device")
+    assert not (tmp_path / "o" / "journal.log").read_bytes().endswith(b"\n")  # torn
+    monkeypatch.setattr(JournalFileBackend, "append_logs", real)
+    time.sleep(3.2)  # its heartbeat goes stale (the trial's worker, this process, is still alive)
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 0 and "Traceback" not in out + err, err
+    assert err.startswith("numnet: warning:") and "removed a torn last record" in err, err
+    study = _plain_optuna_study(tmp_path / "o" / "journal.log", "space")
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 3

@@ -132,11 +132,20 @@ def _run_one(study, objective, say) -> None:
     except (KeyboardInterrupt, RunInterrupted):
         objective.requeue_interrupted(study)
         raise KeyboardInterrupt from None
-    except Exception:
+    except Exception as e:
         if not objective.was_lost(study):
-            raise
+            raise _cause(e) from None
         say(f"trial {objective.trial.number}: declared dead while this worker was stalled (past its heartbeats); "
             f"its queued copy runs in its place, this result is dropped")
+
+
+def _cause(e: Exception) -> Exception:
+    """The error to report: when recording a trial's end failed (a full disk), Optuna raises an AssertionError
+    ("Should not reach.") over the OSError that caused it; that OSError."""
+    seen = e
+    while isinstance(seen, AssertionError) and seen.__context__ is not None:
+        seen = seen.__context__
+    return seen if isinstance(seen, OSError) else e
 
 
 # ---------------------------------------------------------------------------------------------- search
