@@ -49,6 +49,28 @@ def test_a_seeded_rerun_does_not_repeat_its_points(tmp_path, tiny, sampler):
     assert _points(once.study) == pts
 
 
+def test_after_a_crash_fresh_trials_do_not_repeat_earlier_points(tmp_path, tiny):
+    """A worker died mid-trial: the rerun retries its point once, and its fresh trials are new points (a
+    restarted sampler used to draw its first points again)."""
+    import socket
+
+    search(SPACE, trials=2, data=tiny, out=tmp_path, seed=5, report=False)
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.load_study(study_name="numnet-search", storage=storage,
+                              sampler=optuna.samplers.RandomSampler(seed=99))
+    crashed = study.ask()
+    parse_space(SPACE).suggest(crashed)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs: the crashed worker's
+    crashed.set_user_attr("worker", {"host": socket.gethostname(), "pid": dead.pid, "trial": crashed.number})
+    r = search(SPACE, trials=4, data=tiny, out=tmp_path, seed=5, report=False)
+    counted = [t for t in r.study.trials if t.state.name != "FAIL"]
+    assert r.study.trials[crashed.number].state.name == "FAIL" and len(counted) == 4
+    pts = [json.dumps(t.params, sort_keys=True) for t in counted]
+    assert len(set(pts)) == 4, pts
+    assert json.dumps(crashed.params, sort_keys=True) in pts  # retried once
+
+
 def test_grid_with_two_workers_covers_each_point_once(tmp_path):
     space = tmp_path / "space.toml"
     space.write_text('epochs = 1\ntrain_size = 100\nvalidation_size = 200\nsizes = [784, 8, 10]\n'
