@@ -173,3 +173,11 @@ def test_the_dashboard_extra_installs_optuna_dashboard():
     extras = meta["project"]["optional-dependencies"]
     assert any(d.startswith("optuna-dashboard") for d in extras["dashboard"])
     assert 'numnet[dashboard]' in (ROOT / "README.md").read_text()
+
+
+def test_studies_of_older_numnet_with_1_beta_are_still_read():
+    p = parse_space(SPACE).params["beta"]
+    assert p.optuna_name == "one_minus_beta"
+    assert p.from_trial({"1-beta": 0.1}) == pytest.approx(0.9)       # numnet before this change
+    assert p.from_trial({"one_minus_beta": 0.05}) == pytest.approx(0.95)
+    assert p.from_trial({"lr": 0.1}) is None
