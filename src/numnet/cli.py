@@ -358,12 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--epochs", type=int, help="epochs per trial (default: the space's)")
     se.add_argument("--train-size", type=int, help="training images per trial (the first N)")
     se.add_argument("--sampler", choices=["random", "grid", "tpe"], default="random",
-                    help="how settings are drawn: random (default; the course's advice), grid (every combination "
-                         "of the space's grid values), tpe (Bayesian: learns from finished trials)")
+                    help="how settings are drawn: random (default; the course's advice), grid (every point once; "
+                         "needs `steps` for continuous ranges), tpe (Bayesian: learns from finished trials)")
     se.add_argument("--pruner", choices=["none", "median", "hyperband"], default="none",
                     help="stop unpromising trials early: none (default), median (below the median of earlier trials "
                          "at the same epoch), hyperband (successive halving over several budgets)")
-    se.add_argument("--workers", type=int, default=1, help="worker processes (BLAS threads = cores / workers)")
+    se.add_argument("--workers", type=int, default=1, help="worker processes (BLAS threads = cores / workers; "
+                                                           "at most 2 per core)")
     se.add_argument("--storage", metavar="URL", help="journal file or RDB URL (default: DIR/journal.log)")
     se.add_argument("--study", metavar="NAME", help="study name (default: the space file's name)")
     se.add_argument("--seed", type=int, help="sampler seed (one worker + a seed: the same trials in the same order)")
@@ -372,7 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "the search in DIR and search again")
     se.add_argument("--top", type=int, default=5, metavar="K", help="trials --refine-from narrows to (default 5)")
     se.add_argument("--heartbeat", type=float, default=10.0, metavar="SECONDS",
-                    help="worker heartbeat interval; a trial silent for 3 intervals is failed and retried")
+                    help="worker heartbeat interval, 1 to 3600 (default 10); a trial silent for 3 intervals is "
+                         "failed and retried")
+    se.add_argument("--keep-train-size", action="store_true",
+                    help="best.toml keeps the trials' train_size (by default it is left out, so that "
+                         "`numnet train --config best.toml` trains on the whole training set)")
     se.add_argument("--quiet", action="store_true", help="print only the table")
     se.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -867,19 +872,23 @@ def _stop_on_signals():
 
 
 def cmd_search(args) -> int:
-    from .search import search, work
+    from .search import search
+    from .search.interrupts import stop_on_signals
 
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
-    if args.worker:
-        if not args.storage or not args.study:
-            raise UserError("--worker needs --storage and --study")
-        work(args.storage, args.study, args.trials, budget=args.budget, sampler=args.sampler, pruner=args.pruner,
-             seed=args.seed, heartbeat=args.heartbeat, log=log)
-        return 0
-    r = search(args.space, args.trials, budget=args.budget, epochs=args.epochs, train_size=args.train_size,
-               sampler=args.sampler, pruner=args.pruner, workers=args.workers, storage=args.storage,
-               study=args.study, seed=args.seed, out=args.out, refine_from=args.refine_from, top=args.top,
-               heartbeat=args.heartbeat, log=log)
+    try:
+        with stop_on_signals() as received:
+            if args.worker:
+                return _search_worker(args, log)
+            r = search(args.space, args.trials, budget=args.budget, epochs=args.epochs, train_size=args.train_size,
+                       sampler=args.sampler, pruner=args.pruner, workers=args.workers, storage=args.storage,
+                       study=args.study, seed=args.seed, out=args.out, refine_from=args.refine_from, top=args.top,
+                       heartbeat=args.heartbeat, log=log, keep_train_size=args.keep_train_size)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: the workers are stopped, their trials queued again
+        if not args.worker:  # a worker stops without a word: its parent says it once
+            print("numnet: interrupted; running trials are queued again: rerun the same command to continue",
+                  file=sys.stderr)
+        return 128 + signal.SIGTERM if signal.SIGTERM in received else 130
     print(r.table)
     if r.best is not None:
         print(f"best: trial {r.best['number']} (stage {r.best['stage']}), validation accuracy "
@@ -890,7 +899,23 @@ def cmd_search(args) -> int:
     print(f"plots: {len(r.paths.get('plots', []))} PNG files in {args.out}")
     if "best" in r.paths:
         print(f"train the best: numnet train --config {r.paths['best']}")
-    print(f"dashboard: {r.dashboard}")
+    print(f"dashboard: {r.dashboard}  (pip install \"numnet[dashboard]\")")
+    if r.failures and r.complete:
+        print(f"numnet: warning: {'; '.join(r.failures)}; the other workers finished the search", file=sys.stderr)
+    elif r.failures:
+        raise UserError(f"{'; '.join(r.failures)}; the report covers the trials that finished: rerun the same "
+                        f"command to continue")
+    return 0
+
+
+def _search_worker(args, log) -> int:
+    """`numnet search --worker`: one of the processes `--workers K` starts (the parent writes the report)."""
+    from .search import work
+
+    if not args.storage or not args.study:
+        raise UserError("--worker needs --storage and --study")
+    work(args.storage, args.study, args.trials, budget=args.budget, sampler=args.sampler, pruner=args.pruner,
+         seed=args.seed, heartbeat=args.heartbeat, log=log, queue_grid=False)
     return 0
 
 

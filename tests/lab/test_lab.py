@@ -687,7 +687,7 @@ def test_search_list_and_trials_read_the_study(server, lab_dir, searched):
     for row, t in zip(r["trials"], stored):
         assert row["state"] == t.state.name == "COMPLETE" and row["value"] == pytest.approx(t.value)
         assert row["params"]["lr"] == pytest.approx(t.params["lr"])
-        assert row["params"]["beta"] == pytest.approx(1 - t.params["1-beta"])  # Optuna samples 1 - beta
+        assert row["params"]["beta"] == pytest.approx(1 - t.params["one_minus_beta"])  # Optuna samples 1 - beta
         assert row["duration"] > 0 and row["epochs_run"] == 1
     assert r["best"]["number"] == max(stored, key=lambda t: t.value).number and r["counts"] == {"COMPLETE": 3}
     assert hashlib.sha256(journal.read_bytes()).hexdigest() == before  # read-only: not a byte written

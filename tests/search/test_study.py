@@ -247,7 +247,8 @@ def test_report_files_and_best_config_trains(tmp_path, tiny, capsys):
     assert "val acc" in r.table and "4 trials: 4 complete" in r.table
     text = (tmp_path / "best.toml").read_text()
     assert f"lr = {json.dumps(float(best['lr']))}" in text and "sizes = [784, " in text
-    rc = main(["train", "--config", str(tmp_path / "best.toml"), "--out", str(tmp_path / "m.npz"), "--quiet"])
+    rc = main(["train", "--config", str(tmp_path / "best.toml"), "--train-size", "300", "--out", str(tmp_path / "m.npz"),
+               "--quiet"])
     assert rc == 0 and "test accuracy" in capsys.readouterr().out
 
 

@@ -7,6 +7,7 @@ import time
 
 from .report import best_row, trial_rows
 from .space import space_from_dict
+from .optuna_compat import study_id
 from .study import STUDY_ATTR, SearchError, import_optuna
 
 #: how a setting's axis is drawn: its values on a log scale, 1 − value on a log scale, linear, categories
@@ -22,7 +23,7 @@ def list_studies(storage) -> list[dict]:
     """Each study in a storage: name, whether numnet search made it, trial counts by state, best value."""
     out = []
     for s in storage.get_all_studies():
-        trials = storage.get_all_trials(s._study_id, deepcopy=False)
+        trials = storage.get_all_trials(study_id(s), deepcopy=False)
         counts: dict[str, int] = {}
         for t in trials:
             counts[t.state.name] = counts.get(t.state.name, 0) + 1

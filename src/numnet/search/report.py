@@ -12,10 +12,14 @@ import numpy as np
 
 from ..utils.files import write_text_atomic
 from ..utils.tables import format_table
+from .optuna_compat import retried_from
 from .space import Space
 
 FIXED_COLUMNS = ("stage", "number", "state")
-TAIL_COLUMNS = ("sizes", "best_epoch", "epochs_run", "val_accuracy", "seconds", "retry_of", "start", "end")
+TAIL_COLUMNS = ("sizes", "best_epoch", "epochs_run", "val_accuracy", "seconds", "retry_of", "start", "end",
+                "config")
+#: settings that make trials fast but are not part of the best configuration (see best_config)
+TRIAL_ONLY = ("train_size",)
 
 
 def trial_rows(study, space: Space, stage: int) -> list[dict]:
@@ -24,8 +28,7 @@ def trial_rows(study, space: Space, stage: int) -> list[dict]:
     for t in study.get_trials(deepcopy=False):
         row = {"stage": stage, "number": t.number, "state": t.state.name}
         for name, p in space.params.items():
-            v = t.params.get(p.optuna_name)
-            row[name] = None if v is None else (1 - v if p.dist == "one-minus-log" else v)
+            row[name] = p.from_trial(t.params)
         cfg = t.user_attrs.get("config") or {}
         row["sizes"] = "-".join(map(str, cfg["sizes"])) if cfg.get("sizes") else None
         row["best_epoch"] = t.user_attrs.get("best_epoch")
@@ -35,10 +38,11 @@ def trial_rows(study, space: Space, stage: int) -> list[dict]:
         else:
             row["val_accuracy"] = t.user_attrs.get("best_so_far")
         row["seconds"] = t.user_attrs.get("seconds")
-        row["retry_of"] = t.system_attrs.get("failed_trial")
+        row["retry_of"] = retried_from(t)
         row["start"] = t.datetime_start.timestamp() if t.datetime_start else None
         row["end"] = t.datetime_complete.timestamp() if t.datetime_complete else None
         row["_config"] = cfg
+        row["config"] = json.dumps(cfg, sort_keys=True) if cfg else None
         rows.append(row)
     return rows
 
@@ -58,8 +62,16 @@ def write_csv(rows, cols, path) -> Path:
 
 
 def read_rows(path) -> list[dict]:
+    """trials.csv's rows (strings; `_config`: the trial's settings, parsed from the `config` column)."""
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        try:
+            cfg = json.loads(r.get("config") or "null")
+        except ValueError:
+            cfg = None
+        r["_config"] = cfg if isinstance(cfg, dict) else {}
+    return rows
 
 
 def toml_text(cfg: dict, comment: str = "") -> str:
@@ -81,20 +93,32 @@ def best_row(rows):
     return max(done, key=lambda r: float(r["val_accuracy"])) if done else None
 
 
-def write_report(result, space: Space, out: Path, previous=()) -> None:
-    """Fill result.rows/best/paths/table and write the files into `out`."""
+def best_config(cfg: dict, keep_trial_only: bool = False) -> tuple[dict, str]:
+    """A trial's settings as the best configuration: without the trial-only subset (train_size: trials ran on
+    the first N images to be fast; the best configuration trains on the whole training set) unless
+    keep_trial_only; and a note of what was left out."""
+    dropped = {k: cfg[k] for k in TRIAL_ONLY if cfg.get(k) is not None and not keep_trial_only}
+    note = "".join(f"\nthe trials ran with {k} = {json.dumps(v)}; left out here so that training uses the default "
+                   f"(numnet search --keep-train-size keeps it)" for k, v in dropped.items())
+    return {k: v for k, v in cfg.items() if k not in dropped}, note
+
+
+def write_report(result, space: Space, out: Path, previous=(), keep_train_size: bool = False) -> None:
+    """Fill result.rows/best/paths/table and write the files into `out`. The best trial is the best of every
+    stage in the table (a refined stage that did worse leaves the earlier best in best.toml)."""
     rows = trial_rows(result.study, space, result.stage)
     cols = columns(space)
     all_rows = [dict(r) for r in previous] + rows
     result.rows = all_rows
     result.paths["csv"] = write_csv(all_rows, cols, out / "trials.csv")
-    best = best_row(rows)
-    result.best = best
+    result.best = best_row(all_rows)
+    best = result.best if result.best and result.best.get("_config") else best_row(rows)  # older CSVs: no config
     if best is not None and best.get("_config"):
-        cfg = {k: v for k, v in best["_config"].items()}
-        comment = (f"best trial of numnet search: study {result.study.study_name!r}, stage {result.stage}, "
-                   f"trial {best['number']}\nvalidation accuracy {100 * float(best['val_accuracy']):.2f}% "
-                   f"(epoch {best['best_epoch']}); train it with: numnet train --config {out / 'best.toml'}")
+        cfg, note = best_config(best["_config"], keep_train_size)
+        where = f"study {result.study.study_name!r}, " if int(best["stage"]) == result.stage else ""
+        comment = (f"best trial of numnet search: {where}stage {best['stage']}, trial {best['number']}"
+                   f"\nvalidation accuracy {100 * float(best['val_accuracy']):.2f}% (epoch {best['best_epoch']})"
+                   f"{note}\ntrain it with: numnet train --config {out / 'best.toml'}")
         path = out / "best.toml"
         write_text_atomic(path, toml_text(cfg, comment))
         result.paths["best"] = path

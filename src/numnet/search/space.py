@@ -81,8 +81,22 @@ class Param:
 
     @property
     def optuna_name(self) -> str:
-        """The name Optuna sees: the sampled quantity (1 − β for one-minus-log)."""
-        return f"1-{self.name}" if self.dist == "one-minus-log" else self.name
+        """The name Optuna (and its dashboard) shows: the sampled quantity, one_minus_beta = 1 − β for
+        one-minus-log (sampled on a log scale; the trial's user attribute `beta` holds β itself)."""
+        return f"one_minus_{self.name}" if self.dist == "one-minus-log" else self.name
+
+    @property
+    def optuna_names(self) -> tuple[str, ...]:
+        """optuna_name, then the name studies of numnet 0.x used ("1-beta"): for reading older studies."""
+        return (self.optuna_name, f"1-{self.name}") if self.dist == "one-minus-log" else (self.optuna_name,)
+
+    def from_trial(self, params: dict):
+        """This setting's value in a trial's Optuna parameters (None when the trial has none)."""
+        for key in self.optuna_names:
+            if key in params:
+                v = params[key]
+                return 1 - v if self.dist == "one-minus-log" else v
+        return None
 
     def to_scale(self, value) -> float:
         """A setting value on the scale it is sampled uniformly on (log10, log10(1 − v) or itself)."""
@@ -109,7 +123,7 @@ class Param:
             raise SpaceError(f"the grid sampler needs `steps` for {self.name} ({self.dist} is continuous); "
                              f"add steps = N to [search.{self.name}] or give values with dist = \"choice\"")
         a, b = sorted((self.to_scale(self.low), self.to_scale(self.high)))
-        points = [self.from_scale(x) for x in np.linspace(a, b, self.steps)]
+        points = [min(max(self.from_scale(x), self.low), self.high) for x in np.linspace(a, b, self.steps)]
         if self.is_int:
             points = sorted({int(round(p)) for p in points})
         if self.dist == "one-minus-log":
@@ -348,10 +362,11 @@ def space_from_dict(d: dict) -> Space:
 
 
 # ---------------------------------------------------------------------------------------------- refine
-def refine(space: Space, top_rows: list[dict], margin: float = 0.25) -> Space:
-    """Coarse to fine: each numeric range narrowed to the span of the top trials on its own scale, widened by
-    `margin` of that span on each side (at least 5% of the old range), clipped to the old range; a choice
-    keeps the values the top trials used."""
+def refine(space: Space, top_rows: list[dict], margin: float = 0.25, shrink: float = 0.5) -> Space:
+    """Coarse to fine: each numeric range narrowed to the span of the top trials (best first) on its own scale,
+    widened by `margin` of that span on each side (at least 5% of the old range), clipped to the old range; a
+    choice keeps the values the top trials used. A range always narrows: when the top trials spread over more
+    than `shrink` of the old range, the new one is that fraction of it, centred on the best trial."""
     if not top_rows:
         raise SpaceError("refine: no finished trials to refine from")
     params = {}
@@ -369,6 +384,10 @@ def refine(space: Space, top_rows: list[dict], margin: float = 0.25) -> Space:
         lo, hi = min(xs), max(xs)
         pad = max(margin * (hi - lo), 0.05 * (b - a))
         lo, hi = max(a, lo - pad), min(b, hi + pad)
+        if hi - lo > shrink * (b - a):
+            half = shrink * (b - a) / 2
+            centre = min(max(xs[0], a + half), b - half)
+            lo, hi = centre - half, centre + half
         low, high = sorted((p.from_scale(lo), p.from_scale(hi)))
         if p.is_int:
             low, high = int(math.floor(low + 1e-9)), int(math.ceil(high - 1e-9))
