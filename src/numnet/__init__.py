@@ -16,7 +16,7 @@ The package tree is the architecture: each folder imports only from the folders 
     runs/    a whole run from settings (defaults < recipe < config < overrides), recipes, experiments
     search/  hyperparameter search on Optuna, learning-rate finder, the scikit-learn estimator
     lab/     the local web lab (framework-free core, Starlette server, static page)
-    cli.py   the `numnet` command: parse, call runs/ (and model/, report/, search/, lab/), print
+    cli/     the `numnet` command: parse, call runs/ (and model/, report/, search/, lab/), print
     nielsen/  the book's own interface on the same engine
 docs/architecture.md explains the design and what to touch to add a part.
 """
