@@ -553,3 +553,42 @@ def test_18_nan_in_data_names_the_file_and_file_exists_names_the_flag(capsys, tm
         rc, out, err = run(capsys, *argv)
         assert_user_error(rc, err, "afile", argv[-2], "is a file")
         assert "File exists" not in err and not out  # refused before the work, not after it
+
+
+# ------------------------------------------------------------------ 6: out-of-range buffers in a model file
+def _saved_with(tmp_path, name, layers, change):
+    net = numnet.Network(layers, "log_likelihood")
+    arrays = {k: v.copy() for k, v in net.arrays().items()}
+    change(arrays)
+    path = tmp_path / name
+    from numnet.utils.archive import write_archive
+
+    write_archive(path, net.architecture(), arrays)
+    return path
+
+
+@pytest.mark.parametrize("case, change, words", [
+    ("negative running_var", lambda a: a["1.running_var"].__setitem__(0, -1.0), ["running_var", "negative"]),
+    ("zero var, tiny eps", lambda a: a["1.running_var"].__setitem__(slice(None), 0.0), ["eps", "zero running_var"]),
+])
+def test_6_batch_norm_buffers_out_of_range_are_refused(capsys, tmp_path, case, change, words):
+    eps = 1e-300 if "tiny" in case else 1e-5
+    path = _saved_with(tmp_path, "bn.npz", [numnet.Dense(784, 4, seed=0), numnet.BatchNorm(4, eps=eps),
+                                            numnet.ReLU(), numnet.Dense(4, 10, seed=1), numnet.Softmax()], change)
+    with pytest.raises(ValueError, match="layer 1 \\(batch_norm\\)"):
+        numnet.load(path)
+    rc, out, err = run(capsys, "evaluate", path)
+    assert_user_error(rc, err, "bn.npz", *words)
+
+
+def test_6_standardize_with_a_zero_std_is_refused(capsys, tmp_path):
+    def zero_std(a):
+        a["0.std"][3] = 0.0
+
+    path = _saved_with(tmp_path, "std.npz", [numnet.Standardize(784), numnet.Dense(784, 10, seed=0),
+                                             numnet.Softmax()], zero_std)
+    rc, out, err = run(capsys, "evaluate", path)
+    assert_user_error(rc, err, "std.npz", "standardize std")
+    good = _saved_with(tmp_path, "ok.npz", [numnet.Standardize(784), numnet.Dense(784, 10, seed=0),
+                                            numnet.Softmax()], lambda a: None)
+    assert numnet.load(good).n_in == 784  # in-range buffers still load
