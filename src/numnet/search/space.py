@@ -267,9 +267,9 @@ def parse_param(name: str, spec, source="space") -> Param:
 def _check_values(p: Param, source):
     """Every value the setting can take must be a valid setting (keep_prob in (0, 1], a known optimizer, ...)."""
     if p.name in ARCH_KEYS:
-        lo = min(p.values) if p.dist == "choice" else p.low
+        values = p.values if p.dist == "choice" else [p.low, p.high]
         if p.dist not in ("int", "int-log", "choice") or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (p.values or [int(lo)])) or lo < 1:
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
             raise SpaceError(f"{source}: [search.{p.name}] must take positive integers (int, int-log or choice)")
         return
     probe = p.values if p.dist == "choice" else [p.low, p.high]
@@ -299,6 +299,10 @@ def parse_space(data: dict, source="space", base_dir=None) -> Space:
     search = data.pop("search", None)
     if not isinstance(search, dict) or not search:
         raise SpaceError(f"{source}: no [search.NAME] tables: nothing to search")
+    if recipe is not None and not isinstance(recipe, str):
+        raise SpaceError(f"{source}: recipe must be a recipe name (a string), got {type(recipe).__name__}")
+    if config is not None and not isinstance(config, (str, dict)):
+        raise SpaceError(f"{source}: config must be a file name or a table, got {type(config).__name__}")
     if recipe is not None:
         try:
             S.load_recipe(recipe)
