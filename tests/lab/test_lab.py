@@ -1222,7 +1222,7 @@ def test_browser_reload_mid_run_shows_the_running_runs_settings(browser, server)
                                                            "lr": 0.0123}).encode())
     assert status == 200
     try:
-        browser.refresh()
+        browser.get(server.url())  # a fresh load of the page (no settings left in the URL by earlier tests)
         wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1")
         tab(browser, "train")
         expected = {"sizes": "784,24,10", "epochs": "300", "lr": "0.0123", "batch_size": "25"}
