@@ -359,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "at most 2 per core)")
     se.add_argument("--storage", metavar="URL", help="journal file or RDB URL (default: DIR/journal.log)")
     se.add_argument("--study", metavar="NAME", help="study name (default: the space file's name)")
-    se.add_argument("--seed", type=int, help="sampler seed (one worker + a seed: the same trials in the same order)")
+    se.add_argument("--seed", type=int, help="sampler seed: trial N's point depends on the seed and N (reruns and "
+                                           "crashes never repeat points; one worker: the same trials in the same order)")
     se.add_argument("--out", default="search", metavar="DIR", help="folder for trials.csv, best.toml, plots")
     se.add_argument("--refine-from", metavar="DIR", help="coarse to fine: narrow each range to the top trials of "
                                                            "the search in DIR and search again")

@@ -13,7 +13,7 @@ import time
 from ..runs.run import mnist_data, resolve_settings, run
 from ..train.callbacks import Callback, TrainingDiverged
 from .errors import SearchError
-from .optuna_compat import import_optuna, is_journal, stored_trial, update_finished_error
+from .optuna_compat import import_optuna, is_journal, queued_params, stored_trial, update_finished_error
 from .space import Space
 from .workers import DIED, Heartbeat, retry_stale
 
@@ -21,6 +21,12 @@ from .workers import DIED, Heartbeat, retry_stale
 
 class TrialLost(Exception):
     """This worker's trial was declared dead (and queued again) by another while this one was stalled."""
+
+
+class NothingQueued(Exception):
+    """A search that runs queued points only (the grid) got a fresh trial: another worker popped the last
+    queued point between this worker's check and its ask. The trial is failed unrun (user attribute
+    `nothing_queued`) and left out of the report."""
 
 
 class TrialReporter(Callback):
@@ -53,8 +59,9 @@ class TrialReporter(Callback):
 class Objective:
     """The search's objective for Optuna (a callable on a trial) and what happened to the trial it last ran."""
 
-    def __init__(self, space: Space, meta: dict, data, seed, heartbeat, log):
+    def __init__(self, space: Space, meta: dict, data, seed, heartbeat, log, queued_only=False):
         self.space, self.meta, self.data, self.seed, self.heartbeat, self.log = space, meta, data, seed, heartbeat, log
+        self.queued_only = queued_only
         self.trial = None
         self.reporter = None
 
@@ -68,6 +75,11 @@ class Objective:
     def _run(self, trial):
         optuna = import_optuna()
         space, meta, reporter = self.space, self.meta, self.reporter
+        if self.queued_only:
+            t = stored_trial(trial.study, trial)
+            if not (t.params or queued_params(t)):
+                trial.set_user_attr("nothing_queued", True)
+                raise NothingQueued(f"trial {trial.number}: no queued point left")
         values, overrides = space.suggest(trial)
         overrides = {**space.fixed, **overrides}
         if meta.get("epochs"):
@@ -141,4 +153,4 @@ def load_data(space: Space, meta: dict):
     return mnist_data(cfg)
 
 
-__all__ = ["Objective", "TrialReporter", "TrialLost", "load_data", "fmt_values"]
+__all__ = ["Objective", "TrialReporter", "TrialLost", "NothingQueued", "load_data", "fmt_values"]

@@ -26,6 +26,8 @@ def trial_rows(study, space: Space, stage: int) -> list[dict]:
     """One dict per trial: stage, number, state, every searched setting, sizes, best epoch, accuracy, time."""
     rows = []
     for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("nothing_queued"):  # a grid worker's empty ask (see search.objective.NothingQueued)
+            continue
         row = {"stage": stage, "number": t.number, "state": t.state.name}
         for name, p in space.params.items():
             row[name] = p.from_trial(t.params)

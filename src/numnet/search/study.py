@@ -17,7 +17,7 @@ from pathlib import Path
 from ..runs.run import RunError, RunInterrupted
 from ..utils.checks import is_int
 from .errors import SearchError
-from .objective import Objective, TrialReporter, load_data
+from .objective import NothingQueued, Objective, TrialReporter, load_data
 from .optuna_compat import import_optuna, optuna_errors_only, study_storage
 from .progress import TrialBar
 from .samplers import (PRUNERS, SAMPLERS, enqueue_grid, grid_size, make_pruner, make_sampler,  # noqa: F401
@@ -115,28 +115,30 @@ def work(storage, study_name, trials, *, budget=None, sampler="random", pruner="
                 break
             if objective is None:  # data loaded once, and only when there is a trial to run
                 objective = Objective(space, meta, load_data(space, meta) if data is None else data, seed,
-                                      heartbeat, say)
-            _run_one(study, objective, say)
-            done += 1
+                                      heartbeat, say, queued_only=grid)
+            done += _run_one(study, objective, say)
             if on_trial is not None:
                 on_trial(study)
     return done
 
 
-def _run_one(study, objective, say) -> None:
+def _run_one(study, objective, say) -> bool:
     """One trial through Optuna (its pruner, its bookkeeping); an interrupt requeues it, a trial declared dead
-    while this worker was stalled is dropped with a line."""
+    while this worker was stalled is dropped with a line; whether a trial ran."""
     objective.trial = None
     try:
         study.optimize(objective, n_trials=1, catch=())
     except (KeyboardInterrupt, RunInterrupted):
         objective.requeue_interrupted(study)
         raise KeyboardInterrupt from None
+    except NothingQueued:
+        return False
     except Exception as e:
         if not objective.was_lost(study):
             raise _cause(e) from None
         say(f"trial {objective.trial.number}: declared dead while this worker was stalled (past its heartbeats); "
             f"its queued copy runs in its place, this result is dropped")
+    return True
 
 
 def _cause(e: Exception) -> Exception:
