@@ -592,3 +592,17 @@ def test_6_standardize_with_a_zero_std_is_refused(capsys, tmp_path):
     good = _saved_with(tmp_path, "ok.npz", [numnet.Standardize(784), numnet.Dense(784, 10, seed=0),
                                             numnet.Softmax()], lambda a: None)
     assert numnet.load(good).n_in == 784  # in-range buffers still load
+
+
+def test_4_search_space_and_watched_history_must_be_regular_files(capsys, tmp_path):
+    """A FIFO as a search space or as the history `numnet watch` follows: one line at once, no hang."""
+    fifo = tmp_path / "space.toml"
+    os.mkfifo(fifo)
+    rc, out, err = run(capsys, "search", fifo, "--trials", "1", "--out", tmp_path / "s", seconds=20)
+    assert_user_error(rc, err, "space.toml", "FIFO")
+    rc, out, err = run(capsys, "search", "/dev/zero", "--trials", "1", "--out", tmp_path / "s", seconds=20)
+    assert_user_error(rc, err, "/dev/zero", "not a regular file")
+    (tmp_path / "run").mkdir()
+    os.mkfifo(tmp_path / "run" / "history.json")
+    rc, out, err = run(capsys, "watch", tmp_path / "run", "--no-plot", seconds=20)
+    assert_user_error(rc, err, "history.json", "not a regular file")

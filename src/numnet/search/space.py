@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..runs import settings as S
+from ..utils.files import read_bytes_bounded
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -343,6 +344,10 @@ def parse_space(data: dict, source="space", base_dir=None) -> Space:
     return space
 
 
+#: a space file is a few lines of TOML; anything far larger is not one
+MAX_SPACE_BYTES = 1 << 20
+
+
 def load_space(space) -> Space:
     """A Space from a SPACE.toml path, a dict like its contents, or a Space."""
     if isinstance(space, Space):
@@ -350,12 +355,17 @@ def load_space(space) -> Space:
     if isinstance(space, dict):
         return parse_space(space)
     path = Path(space)
-    if not path.is_file():
-        raise SpaceError(f"space file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:  # a regular file of at most MAX_SPACE_BYTES (a FIFO or /dev/zero is refused, never read)
+        text = read_bytes_bounded(path, "space file", MAX_SPACE_BYTES).decode("utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise SpaceError(f"space file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise SpaceError(f"space file {path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpaceError(f"space file {path} is nested too deeply") from None
+    except ValueError as e:  # not a regular file, too large, or a number over Python's digit limit
+        raise SpaceError(f"space file {path}: {e}" if str(path) not in str(e) else str(e)) from None
     return parse_space(data, f"space file {path}", base_dir=path.parent)
 
 

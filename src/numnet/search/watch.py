@@ -34,6 +34,8 @@ def watch(target, out=None, *, interval=2.0, once=False, plot=True, log=print, m
     """
     path = history_path(target)
     out = Path(out) if out is not None else path.parent
+    if path.exists() and not path.is_file():  # a FIFO or a device would be polled for ever (or block a read)
+        raise ValueError(f"{path} is not a regular file: not a history to watch")
     if once and not path.is_file():
         raise FileNotFoundError(f"no history to watch: {path} (start the run with --checkpoint-dir or --history)")
     if not (interval > 0):
