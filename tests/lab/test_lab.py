@@ -1008,9 +1008,11 @@ def test_browser_one_epoch_run_adds_a_point_to_the_curve(browser, server, lab_di
     options = [o.get_attribute("value") for o in by_id(browser, "device").find_elements("tag name", "option")]
     assert options == usable_devices() and by_id(browser, "device").get_attribute("value") == "cpu"
     before = set(by_id(browser, "model").text.split())
-    old = by_id(browser, "train-status").text  # the API test's run, followed on loading the page
+    previous = get_json(server, "/api/train/status")[1].get("model")  # an earlier test's run, maybe still shown
     by_id(browser, "train-start").click()
-    wait(browser, lambda d: "saved" in by_id(d, "train-status").text and by_id(d, "train-status").text != old, 60)
+    wait(browser, lambda d: get_json(server, "/api/train/status")[1].get("model") not in (None, previous), 60)
+    name = get_json(server, "/api/train/status")[1]["model"]  # this run's own model: wait for it to be saved
+    wait(browser, lambda d: "saved" in by_id(d, "train-status").text and name in by_id(d, "train-status").text, 60)
     assert "done after 1 epoch(s)" in by_id(browser, "train-status").text
     assert by_id(browser, "acc-chart").get_attribute("data-epochs") == "1"
     assert int(by_id(browser, "acc-chart").get_attribute("data-points")) == 2  # train and validation accuracy
