@@ -153,6 +153,7 @@ def test_course_replay_matches_the_notebooks_algorithm(name):
     assert res["accuracy"] == ref_accuracy
 
 
+@pytest.mark.slow  # 20 s on 2 cores: the full 10,000-epoch replay (`numnet compare-optimizers --course-data`)
 def test_course_replay_reproduces_the_course_table():
     """The whole experiment (10,000 epochs, about half a minute): the course's 79.7% / 79.7% / 94%."""
     res = compare_optimizers(course_data=True)
