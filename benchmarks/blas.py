@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speed import cpu_model  # benchmarks/speed.py: the machine's description
+
 HERE = Path(__file__).resolve().parent
 CONFIGS = {"B": ([784, 100, 10], 128), "C": ([784, 800, 10], 128), "D": ([784, 2048, 2048, 10], 256),
            "E": ([784, 4096, 4096, 4096, 10], 1024)}
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
     threads = [int(t) for t in args.threads.split(",")]
     libraries = [x for x in args.libraries.split(",") if available(x)]
     res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "versions": versions(), "runs": [],
-           "machine": {"cpu": _cpu(), "cores": len(os.sched_getaffinity(0)), "load": list(os.getloadavg())}}
+           "machine": {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "load": list(os.getloadavg())}}
     command = "python benchmarks/blas.py " + " ".join(argv if argv is not None else sys.argv[1:])
     for r in range(args.rounds):
         for t in threads:
@@ -236,15 +238,6 @@ def main(argv=None) -> int:
         Path(args.out).write_text(text)
     return 0
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":
