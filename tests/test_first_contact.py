@@ -64,6 +64,15 @@ def test_ctrl_c_without_a_checkpoint_folder_keeps_the_trained_model(tmp_path):
     assert out.read_bytes() == b"the previous model"                # --out keeps the finished model only
 
 
+def test_ctrl_c_of_a_run_that_writes_no_model_leaves_no_file(tmp_path, monkeypatch):
+    """out=None (a search trial): interrupted, it saves nothing, in the current folder or elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunInterrupted) as info:
+        run_api(overrides={"sizes": [784, 8, 10], "epochs": 5, "train_size": 200, "validation_size": 100, "seed": 1},
+                out=None, callbacks=[CtrlC()], verbose=0)
+    assert info.value.saved is None and list(tmp_path.iterdir()) == []
+
+
 def test_a_second_run_on_the_same_out_is_refused(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with hold_output(tmp_path / "m.npz"):

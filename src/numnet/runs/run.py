@@ -376,10 +376,13 @@ def _run(recipe=None, config=None, overrides=None, *, resume=None, out=DEFAULT_M
 
 
 def _save_interrupted(net, out):
-    """Ctrl-C without a checkpoint folder: keep the trained weights in `interrupted_path(out)` (beside --out, or
-    in the current folder), not in --out itself; the path, or None when it could not be written."""
+    """Ctrl-C without a checkpoint folder: keep the trained weights in `interrupted_path(out)` (beside --out), not
+    in --out itself; the path, or None when it could not be written or the run writes no model (out=None: a
+    search trial, which must not leave files in the current folder)."""
+    if out is None:
+        return None
     try:
-        return net.save(interrupted_path(out or DEFAULT_MODEL))
+        return net.save(interrupted_path(out))
     except (OSError, ValueError, KeyboardInterrupt):
         return None
 
