@@ -1220,15 +1220,16 @@ def test_browser_earlier_runs_are_listed_with_their_settings_and_overlaid(browse
 
 
 def test_browser_reload_mid_run_shows_the_running_runs_settings(browser, server):
+    # large batches: a long run that sends few events, so the reloaded page stays responsive on a busy machine
     status, r = get_json(server, "/api/train", json.dumps({"sizes": "784,24,10", "epochs": 300, "train_size": 2000,
-                                                           "batch_size": 25, "optimizer": "momentum",
+                                                           "batch_size": 500, "optimizer": "momentum",
                                                            "lr": 0.0123}).encode())
     assert status == 200
     try:
         browser.get(server.url())  # a fresh load of the page (no settings left in the URL by earlier tests)
         wait(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1")
         tab(browser, "train")
-        expected = {"sizes": "784,24,10", "epochs": "300", "lr": "0.0123", "batch_size": "25"}
+        expected = {"sizes": "784,24,10", "epochs": "300", "lr": "0.0123", "batch_size": "500"}
 
         def values(d):
             return {k: d.find_element("name", k).get_attribute("value") for k in expected}
